@@ -1,0 +1,1 @@
+"""corrlab: one Lightning + Hydra harness to train and evaluate image-correspondence methods."""

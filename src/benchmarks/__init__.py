@@ -1,0 +1,1 @@
+"""Evaluation protocols: dataset split + metrics + a recorded spec -> summary.json."""

@@ -1,0 +1,1 @@
+"""Configuration: structured schemas registered in Hydra's ConfigStore, resolvers and override checks."""

@@ -1,0 +1,1 @@
+"""LightningDataModules: one per dataset, all yielding batches of the corrlab batch contract."""

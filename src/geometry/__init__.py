@@ -1,0 +1,1 @@
+"""Geometry: homographies, epipolar distances, depth reprojection, pose and homography estimation."""

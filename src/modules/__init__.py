@@ -1,0 +1,1 @@
+"""LightningModules, one per method, all implementing the MatchingModule contract."""

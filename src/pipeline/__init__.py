@@ -1,0 +1,1 @@
+"""Task pipelines behind train.py and eval.py."""

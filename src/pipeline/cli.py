@@ -1,0 +1,37 @@
+"""Hydra entry points for train.py and eval.py (also installed as corrlab-train / corrlab-eval)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import hydra
+from omegaconf import DictConfig
+
+from src.config.overrides import UnknownConfigKeyError, check_overrides
+from src.config.schema import PROJECT_ROOT, register_configs
+
+CONFIG_DIR = PROJECT_ROOT / "conf"
+
+
+def run(task: Callable[[DictConfig], object], config_name: str) -> None:
+    """Check the overrides, then hand over to Hydra with `task` as the job."""
+    register_configs()
+    try:
+        check_overrides(CONFIG_DIR, config_name, sys.argv[1:])
+    except UnknownConfigKeyError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        sys.exit(2)
+    hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)(task)()
+
+
+def train_main() -> None:
+    from src.pipeline.train import train
+
+    run(train, "train")
+
+
+def eval_main() -> None:
+    from src.pipeline.evaluate import evaluate
+
+    run(evaluate, "eval")

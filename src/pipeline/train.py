@@ -1,0 +1,42 @@
+"""Training task: build datamodule, module, callbacks, loggers and trainer from the config, then fit."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+from omegaconf import DictConfig, OmegaConf
+
+from src.pipeline.instantiate import instantiate, instantiate_collection
+from src.pipeline.run_files import write_config, write_json
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit the configured model; write config.yaml and metrics.json (final validation metrics) to
+    the run dir and return those metrics."""
+    output_dir = Path(cfg.paths.output_dir)
+    write_config(output_dir / "config.yaml", cfg)
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule = instantiate(cfg.data)
+    module = instantiate(cfg.model)
+    callbacks = instantiate_collection(cfg.get("callbacks"))
+    loggers = instantiate_collection(cfg.get("logger"))
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    log.info("training %s on %s; run dir %s", type(module).__name__, type(datamodule).__name__, output_dir)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+    if trainer.is_global_zero:
+        write_json(output_dir / "metrics.json", metrics)
+        checkpoint = trainer.checkpoint_callback
+        if checkpoint is not None and checkpoint.best_model_path:
+            log.info("best checkpoint: %s", checkpoint.best_model_path)
+        log.info("final validation metrics: %s", {k: round(v, 4) for k, v in metrics.items()})
+    return metrics

@@ -1,0 +1,1 @@
+"""Tracking: figures, callbacks that write them, and experiment loggers."""
