@@ -1,0 +1,91 @@
+"""Build-on-first-use of the C++/CUDA backends through torch.utils.cpp_extension, with a cached build
+and a fallback to the PyTorch reference when no compiler (or no GPU) is there.
+
+Backend choice for an op call: CORRLAB_OPS=torch|cpp|cuda forces one (an error if it cannot be
+built); otherwise tensors on a GPU use `cuda`, CPU tensors use `cpp`, and either falls back to
+`torch` with a single warning when its extension cannot be built.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+CSRC = Path(__file__).resolve().parent / "csrc"
+BACKENDS = ("torch", "cpp", "cuda")
+
+
+class ExtensionUnavailableError(RuntimeError):
+    """A compiled backend was forced but could not be built or loaded."""
+
+
+def build_dir() -> Path:
+    """Where compiled extensions are cached: $CORRLAB_OPS_CACHE or ~/.cache/corrlab/ops/<torch version>."""
+    root = os.environ.get("CORRLAB_OPS_CACHE") or Path.home() / ".cache" / "corrlab" / "ops"
+    path = Path(root) / f"torch{torch.__version__.split('+')[0]}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@lru_cache(maxsize=None)
+def load_extension(name: str, sources: tuple[str, ...], cuda: bool) -> ModuleType:
+    """Compile (once, cached on disk) and import the extension made of csrc/<sources>."""
+    from torch.utils.cpp_extension import load
+
+    paths = [str(CSRC / s) for s in sources]
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        raise ExtensionUnavailableError(f"sources of extension '{name}' not found: {missing}")
+    target = build_dir() / name
+    target.mkdir(parents=True, exist_ok=True)
+    flags = ["-O3", "-fopenmp"]
+    return load(
+        name=name,
+        sources=paths,
+        extra_cflags=flags,
+        extra_ldflags=["-fopenmp"],
+        extra_cuda_cflags=["-O3"] if cuda else None,
+        with_cuda=cuda,
+        build_directory=str(target),
+        verbose=False,
+    )
+
+
+def forced_backend() -> str | None:
+    value = os.environ.get("CORRLAB_OPS")
+    if value is not None and value not in BACKENDS:
+        raise ValueError(f"CORRLAB_OPS must be one of {BACKENDS}, got '{value}'")
+    return value
+
+
+_warned: set[str] = set()
+
+
+def compiled_or_none(name: str, sources: tuple[str, ...], cuda: bool, forced: bool) -> ModuleType | None:
+    """The built extension, or None (after one warning) when it cannot be built and was not forced."""
+    try:
+        return load_extension(name, sources, cuda)
+    except Exception as error:  # compiler missing, build error, CUDA toolkit absent ...
+        if forced:
+            raise ExtensionUnavailableError(f"CORRLAB_OPS forced extension '{name}' but it failed to build: {error}") from error
+        if name not in _warned:
+            _warned.add(name)
+            warnings.warn(f"corrlab: extension '{name}' unavailable ({type(error).__name__}: {error}); using the PyTorch reference", stacklevel=3)
+        return None
+
+
+def select_backend(device: torch.device) -> str:
+    """The backend an op should use for tensors on `device` (before fallback)."""
+    forced = forced_backend()
+    if forced is not None:
+        if forced == "cuda" and device.type != "cuda":
+            raise ExtensionUnavailableError("CORRLAB_OPS=cuda but the tensors are not on a CUDA device")
+        if forced == "cpp" and device.type != "cpu":
+            raise ExtensionUnavailableError("CORRLAB_OPS=cpp but the tensors are on a CUDA device")
+        return forced
+    return "cuda" if device.type == "cuda" else "cpp"
