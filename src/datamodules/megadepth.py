@@ -20,8 +20,8 @@ from src.datamodules.megadepth_index import (
     MEGADEPTH1500_SCENES,
     PATCH2PIX_TEST_SCENES,
     scene_info_pairs,
-    test1500_files,
-    test1500_pairs,
+    megadepth1500_files,
+    megadepth1500_pairs,
 )
 from src.datamodules.posed_index import PosedPairIndex, concat, load_pair_list
 from src.datamodules.resize import ResizePolicy
@@ -121,15 +121,15 @@ class MegaDepthDataModule(PairDataModule):
         log.info("megadepth train: %d candidate pairs in %d scenes (scene_info %s)", len(index), len(chosen), self.scene_info_dir)
         return index
 
-    def test1500_index(self) -> PosedPairIndex:
-        if not self.test_index.is_dir() or not test1500_files(self.test_index):
+    def megadepth1500_index(self) -> PosedPairIndex:
+        if not self.test_index.is_dir() or not megadepth1500_files(self.test_index):
             raise self._not_found(self.test_index, "has no MegaDepth-1500 index (LoFTR's megadepth_test_1500_scene_info)")
-        return test1500_pairs(self.test_index)
+        return megadepth1500_pairs(self.test_index)
 
     def val_index(self) -> PosedPairIndex:
         if self.val_pairs:
             return load_pair_list(self.val_pairs)[0]
-        index = self.test1500_index()
+        index = self.megadepth1500_index()
         if len(index) <= self.val_max_pairs:
             return index
         chosen = np.sort(np.random.default_rng(self.seed).choice(len(index), self.val_max_pairs, replace=False))
@@ -150,7 +150,7 @@ class MegaDepthDataModule(PairDataModule):
         if split == "val":
             root = self.root if self.val_pairs else self.test_root
             return MegaDepthPairs(root, self.val_index(), self.val_resize, **common)
-        return MegaDepthPairs(self.test_root, self.test1500_index(), self.eval_resize, **common)
+        return MegaDepthPairs(self.test_root, self.megadepth1500_index(), self.eval_resize, **common)
 
     def train_dataloader(self) -> DataLoader:
         dataset = self.dataset("train")
@@ -173,7 +173,7 @@ class MegaDepthDataModule(PairDataModule):
             raise ValueError("the relative-pose protocol runs on the val and test splits")
         dataset = self.dataset(split)
         if split == "test":
-            source = {"source": "MegaDepth-1500 (LoFTR megadepth_test_1500_scene_info)", "index_files": [f.name for f in test1500_files(self.test_index)]}
+            source = {"source": "MegaDepth-1500 (LoFTR megadepth_test_1500_scene_info)", "index_files": [f.name for f in megadepth1500_files(self.test_index)]}
         elif self.val_pairs:
             source = {"source": f"data_pairs list {Path(self.val_pairs).name}"}
         else:

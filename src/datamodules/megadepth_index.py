@@ -161,7 +161,7 @@ def pair_info_pairs(path: str | Path, scene: str | None = None) -> PosedPairInde
     return index_from_rows(info, ij[:, 0], ij[:, 1], np.array([o for _, _, o in listed]), scene, path)
 
 
-def test1500_files(index_dir: str | Path) -> list[Path]:
+def megadepth1500_files(index_dir: str | Path) -> list[Path]:
     """The index files of MegaDepth-1500 named by megadepth_test_1500.txt (or every .npz when absent)."""
     index_dir = Path(index_dir)
     listing = index_dir / TEST1500_LIST
@@ -171,9 +171,9 @@ def test1500_files(index_dir: str | Path) -> list[Path]:
     return sorted(index_dir.glob("*.npz"))
 
 
-def test1500_pairs(index_dir: str | Path) -> PosedPairIndex:
+def megadepth1500_pairs(index_dir: str | Path) -> PosedPairIndex:
     """All pairs of the MegaDepth-1500 index (LoFTR's megadepth_test_1500_scene_info)."""
-    return concat([pair_info_pairs(path) for path in test1500_files(index_dir)])
+    return concat([pair_info_pairs(path) for path in megadepth1500_files(index_dir)])
 
 
 def resolve_image(root: Path, relative: str) -> Path | None:

@@ -11,8 +11,8 @@ from torch.utils.data import Sampler
 class ScenePairSampler(Sampler[int]):
     """Each epoch draws min(k, n_s) pairs of every scene s without replacement (all pairs when k is
     None), then shuffles the union.  The draw depends only on (seed, epoch): Lightning calls
-    `set_epoch` before each epoch; without it (e.g. behind a distributed wrapper) every new iteration
-    advances the epoch by one, so every rank still draws the same pairs.
+    `set_epoch` before each epoch, and every iteration moves on to the next epoch, so behind a
+    distributed wrapper (which does not forward set_epoch) every rank still draws the same pairs.
     """
 
     def __init__(self, pair_scenes: Sequence[str] | np.ndarray, pairs_per_scene: int | None, seed: int = 0) -> None:
@@ -24,7 +24,6 @@ class ScenePairSampler(Sampler[int]):
         self.pairs_per_scene = pairs_per_scene
         self.seed = seed
         self.epoch = 0
-        self._epoch_was_set = False
 
     def __len__(self) -> int:
         k = self.pairs_per_scene
@@ -32,7 +31,6 @@ class ScenePairSampler(Sampler[int]):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
-        self._epoch_was_set = True
 
     def indices(self, epoch: int) -> np.ndarray:
         """The pair indices of an epoch, in the order they are served."""
@@ -43,8 +41,5 @@ class ScenePairSampler(Sampler[int]):
         return rng.permutation(selection)
 
     def __iter__(self) -> Iterator[int]:
-        epoch = self.epoch
-        if not self._epoch_was_set:
-            self.epoch += 1
-        self._epoch_was_set = False
+        epoch, self.epoch = self.epoch, self.epoch + 1
         return iter(self.indices(epoch).tolist())

@@ -7,7 +7,7 @@ from pathlib import Path
 from src.datamodules.catalog.registry import DatasetEntry
 from src.datamodules.catalog.verify import Check, VerifyReport, expect_files, expect_glob, failed_check
 from src.datamodules.errors import UnreadableFileError
-from src.datamodules.megadepth_index import HOW_TO_GET, LAYOUT, resolve_image, test1500_files, test1500_pairs
+from src.datamodules.megadepth_index import HOW_TO_GET, LAYOUT, resolve_image, megadepth1500_files, megadepth1500_pairs
 
 TEST1500_INDEX = "megadepth_test_1500_scene_info"
 TEST1500_PAIRS = 1500
@@ -31,12 +31,12 @@ def verify(root: Path) -> VerifyReport:
     checks.append(_scene_folders(root, scenes, "depth", "depth maps for every scene_info scene",
                                  lambda s: [f"phoenix/S6/zl548/MegaDepth_v1/{s}/dense0/depths", f"depth_undistorted/{s}"]))  # fmt: skip
     index_dir = root / TEST1500_INDEX
-    files = test1500_files(index_dir) if index_dir.is_dir() else []
+    files = megadepth1500_files(index_dir) if index_dir.is_dir() else []
     checks.append(expect_files(root, [str(f.relative_to(root)) for f in files] or [f"{TEST1500_INDEX}/megadepth_test_1500.txt"],
                                "test1500", f"{TEST1500_INDEX}/ index files"))  # fmt: skip
     if checks[-1].ok:
         try:
-            index = test1500_pairs(index_dir)
+            index = megadepth1500_pairs(index_dir)
             checks.append(Check("test1500", "MegaDepth-1500 pairs", len(index) == TEST1500_PAIRS, f"{len(index)}, expected {TEST1500_PAIRS}"))
             images = sorted(set(str(p) for p in index.images))
             missing = [p for p in images if resolve_image(root, p) is None]
