@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 from pathlib import Path, PurePosixPath
 
@@ -31,7 +32,7 @@ def load_patch2pix_pairs(path: str | Path) -> PosedPairIndex:
     try:
         content = np.load(path, allow_pickle=True).item()
         scenes = {str(scene): content[scene]["pairs"] for scene in sorted(content)}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, pickle.UnpicklingError) as error:
         raise UnreadableFileError(path, f"not a Patch2Pix pair file ({type(error).__name__}: {error})") from error
     images: dict[str, int] = {}
     image_scenes: list[str] = []
@@ -58,7 +59,7 @@ def load_patch2pix_pairs(path: str | Path) -> PosedPairIndex:
     depths = [DEPTH_TEMPLATE.format(scene=s, stem=PurePosixPath(n).stem) for n, s in zip(names, image_scenes)]
     return PosedPairIndex(
         images=np.array(names, dtype=str), depths=np.array(depths, dtype=str), scenes=np.array(image_scenes, dtype=str),
-        pairs=np.array(rows, np.int64).reshape(-1, 2), overlap=np.array(overlap, np.float32),
+        pairs=np.array(rows, np.int64).reshape(-1, 2), overlap=np.array(overlap, np.float64),
         K0=np.array(K0).reshape(-1, 3, 3), K1=np.array(K1).reshape(-1, 3, 3), T_0to1=np.array(T).reshape(-1, 4, 4),
     )  # fmt: skip
 

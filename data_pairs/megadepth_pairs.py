@@ -68,7 +68,7 @@ def scene_pairs(path: Path, scene: str, recipe: dict[str, Any], limit: int, seed
             break
         if recipe["max_sampson"] is None or mean_squared_sampson(info, i[k], j[k]) <= recipe["max_sampson"]:
             chosen.append(k)
-    chosen = np.array(chosen, dtype=np.int64)
+    chosen = np.sort(np.array(chosen, dtype=np.int64))  # the draw decides which pairs, the file keeps scene_info order
     overlap = np.asarray(info["overlap_matrix"])[i[chosen], j[chosen]]
     return index_from_rows(info, i[chosen], j[chosen], overlap, scene, path), len(i)
 

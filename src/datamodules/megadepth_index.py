@@ -133,7 +133,7 @@ def index_from_rows(info: dict[str, Any], i: np.ndarray, j: np.ndarray, overlap:
     """A per-image-camera index of the pairs (i, j) (rows of the scene-info file)."""
     rows = np.unique(np.concatenate([i, j]))
     pairs = np.stack([np.searchsorted(rows, i), np.searchsorted(rows, j)], axis=1).astype(np.int64).reshape(-1, 2)
-    return PosedPairIndex(pairs=pairs, overlap=np.asarray(overlap, np.float32), **image_table(info, rows, scene, path))
+    return PosedPairIndex(pairs=pairs, overlap=np.asarray(overlap, np.float64), **image_table(info, rows, scene, path))
 
 
 def scene_info_pairs(path: str | Path, scene: str | None = None, **filters: Any) -> PosedPairIndex:

@@ -9,7 +9,7 @@ Pair-list file (`.npz`, written by `python -m data_pairs.megadepth_pairs`, no pi
     depths   (M,)  str      depth paths relative to the root, '' when unknown
     scenes   (M,)  str      scene of each image
     pairs    (N,2) int64    indices into images: (image0, image1)
-    overlap  (N,)  float32  the scene_info overlap of the pair
+    overlap  (N,)  float64  the scene_info overlap of the pair
     K0, K1   (N,3,3) f64    intrinsics as in scene_info (COLMAP: pixel-corner convention)
     T_0to1   (N,4,4) f64    relative pose, camera 0 -> camera 1
     meta     ()    str      JSON: {"format": "corrlab-posed-pairs/1", "recipe": {...}, "seed": ..., ...}
@@ -132,7 +132,7 @@ def concat(indices: list[PosedPairIndex]) -> PosedPairIndex:
 
 def empty_index() -> PosedPairIndex:
     strings = np.zeros(0, dtype=str)
-    return PosedPairIndex(strings, strings, strings, np.zeros((0, 2), np.int64), np.zeros(0, np.float32),
+    return PosedPairIndex(strings, strings, strings, np.zeros((0, 2), np.int64), np.zeros(0, np.float64),
                           np.zeros((0, 3, 3)), np.zeros((0, 4, 4)))  # fmt: skip
 
 
@@ -144,7 +144,7 @@ def save_pair_list(path: str | Path, index: PosedPairIndex, meta: dict[str, Any]
     np.savez_compressed(
         path,
         images=index.images.astype(str), depths=index.depths.astype(str), scenes=index.scenes.astype(str),
-        pairs=index.pairs.astype(np.int64), overlap=index.overlap.astype(np.float32),
+        pairs=index.pairs.astype(np.int64), overlap=index.overlap.astype(np.float64),
         K0=index.K0.astype(np.float64), K1=index.K1.astype(np.float64), T_0to1=index.T_0to1.astype(np.float64),
         meta=np.array(json.dumps({"format": FORMAT, **meta}, sort_keys=True)),
     )  # fmt: skip
