@@ -52,7 +52,7 @@ class VerifyReport:
 def expect_dir(root: Path, relative: str, part: str, what: str | None = None) -> Check:
     """The folder root/relative exists."""
     ok = (root / relative).is_dir()
-    return Check(part, what or f"{relative}/", ok, "" if ok else "no such folder", [] if ok else [relative], 0 if ok else 1)
+    return Check(part, what or f"{relative}/", ok, "" if ok else "no such folder")
 
 
 def expect_files(root: Path, relatives: Iterable[str], part: str, what: str) -> Check:
@@ -67,8 +67,7 @@ def expect_glob(root: Path, pattern: str, part: str, minimum: int = 1, what: str
     """At least `minimum` paths match root/pattern."""
     count = sum(1 for _ in root.glob(pattern)) if root.is_dir() else 0
     ok = count >= minimum
-    detail = f"{count} found" + ("" if ok else f", expected at least {minimum}")
-    return Check(part, what or pattern, ok, detail, [] if ok else [pattern], 0 if ok else 1)
+    return Check(part, what or pattern, ok, f"{count} found" + ("" if ok else f", expected at least {minimum}"))
 
 
 def failed_check(part: str, what: str, reason: str) -> Check:
