@@ -72,6 +72,7 @@ class DepthSupervisedTinyMatcher(TinyMatcher):
         return {"total": total, "nce": total.detach()}
 
 
+@pytest.mark.slow
 def test_training_on_megadepth_with_depth_supervision(megadepth_root, tmp_path):
     cfg = compose_config(
         "train",

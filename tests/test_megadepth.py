@@ -191,12 +191,13 @@ def test_missing_image_is_named_or_skipped_and_counted(megadepth_root, tmp_path)
     assert skipped == {"count": 2, "names": ["0015/0015_00-0015_02", "0015/0015_01-0015_02"]}
 
 
-def test_missing_depth_matters_only_with_load_depth(megadepth_root, tmp_path):
+def test_missing_depth_matters_only_for_training_with_load_depth(megadepth_root, tmp_path):
     root = writable_copy(megadepth_root, tmp_path)
     (root / "phoenix/S6/zl548/MegaDepth_v1/0015/dense0/depths/0015_01.h5").unlink()
-    assert len(datamodule(root).dataset("test")) == 3
+    assert len(datamodule(root).dataset("train")) == 14 and len(datamodule(root, load_depth=True).dataset("test")) == 3
     with pytest.raises(UnreadableFileError, match=r"0015_01\.h5"):
-        datamodule(root, load_depth=True).dataset("test")
+        datamodule(root, load_depth=True).dataset("train")
+    assert len(datamodule(root, load_depth=True, on_missing="skip").dataset("train")) == 10 + 2
 
 
 def test_everything_missing_is_an_error_not_an_empty_evaluation(megadepth_root, tmp_path):

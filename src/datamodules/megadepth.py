@@ -41,6 +41,8 @@ class MegaDepthDataModule(PairDataModule):
       cropped top-left to `crop_aspect` (Patch2Pix's 3:2) and resized with `train_resize`.
     val: `val_pairs` (a data_pairs list), else a seeded subset of `val_max_pairs` MegaDepth-1500 pairs.
     test: MegaDepth-1500 (LoFTR's index), images resized with `eval_resize` (long side 1200).
+    load_depth adds depth0/depth1 to training batches (the pose protocol needs none, and LoFTR's
+    MegaDepth-1500 download has no depth maps).
     """
 
     name = "megadepth"
@@ -139,18 +141,18 @@ class MegaDepthDataModule(PairDataModule):
 
     # --- datasets, loaders, protocol --------------------------------------------------------
     def make_dataset(self, split: str) -> MegaDepthPairs:
-        common = dict(load_depth=self.load_depth, on_missing=self.on_missing)
         if split == "train":
             index = self.train_index()
             overlap = sorted(set(index.pair_scenes()) & set(MEGADEPTH1500_SCENES))
             if overlap:
                 log.warning("megadepth train includes the MegaDepth-1500 test scenes %s (as Patch2Pix's recipe does); "
                             "add them to data.exclude_scenes to keep them out", overlap)  # fmt: skip
-            return MegaDepthPairs(self.root, index, self.train_resize, self.crop_aspect, substitute_unreadable=True, **common)
+            return MegaDepthPairs(self.root, index, self.train_resize, self.crop_aspect, load_depth=self.load_depth,
+                                  on_missing=self.on_missing, substitute_unreadable=True)  # fmt: skip
         if split == "val":
             root = self.root if self.val_pairs else self.test_root
-            return MegaDepthPairs(root, self.val_index(), self.val_resize, **common)
-        return MegaDepthPairs(self.test_root, self.megadepth1500_index(), self.eval_resize, **common)
+            return MegaDepthPairs(root, self.val_index(), self.val_resize, on_missing=self.on_missing)
+        return MegaDepthPairs(self.test_root, self.megadepth1500_index(), self.eval_resize, on_missing=self.on_missing)
 
     def train_dataloader(self) -> DataLoader:
         dataset = self.dataset("train")
