@@ -95,8 +95,10 @@ def test_dataset_index_direction_and_batch(eth3d_root):
     assert "001003" in entry["target_image"] and dataset.items[0][4] == entry["target_image"]
 
 
-def test_oracle_scores_perfectly(eth3d_root):
-    metrics, records = run_protocol(datamodule(eth3d_root), GroundTruthMatcher())
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_oracle_scores_perfectly(eth3d_root, batch_size):
+    """Also with 3 pairs per batch: ragged GT lists, queries padded for module.transfer."""
+    metrics, records = run_protocol(datamodule(eth3d_root, eval_batch_size=batch_size), GroundTruthMatcher())
     assert metrics["aepe"] == pytest.approx(0, abs=1e-4) and metrics["pck@1"] == 1 and metrics["pck_pooled@1"] == 1
     assert metrics["rate5/num_pairs"] == 4 and metrics["num_pairs"] == 8 and len(records) == 8
 
