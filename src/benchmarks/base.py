@@ -52,8 +52,11 @@ class Benchmark(nn.Module):
         """Extra group of a pair besides "all" (None: only "all")."""
         return None
 
-    def update(self, batch: dict, matches: Matches) -> list[dict[str, Any]]:
-        """Score every pair of the batch; return and keep their per-pair records."""
+    def update(self, batch: dict, matches: Matches, module: Any = None) -> list[dict[str, Any]]:
+        """Score every pair of the batch; return and keep their per-pair records.
+
+        `module` (the MatchingModule that produced `matches`) is used by protocols that transfer
+        ground-truth query points through `module.transfer` (sparse-GT benchmarks); others ignore it."""
         records = []
         for b in range(batch["image0"].shape[0]):
             records.append(self.score_pair(batch, b, matches.pair(b)))
