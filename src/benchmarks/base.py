@@ -48,6 +48,11 @@ class Benchmark(nn.Module):
     def score_pair(self, batch: dict, b: int, matches: Matches) -> dict[str, Any]:
         """Per-pair record of pair b of the batch (its matches already selected), updating the metrics."""
 
+    def predict(self, module: Any, batch: dict) -> Matches:
+        """What the protocol scores for a batch, from a MatchingModule (default: its matches; the
+        semantic protocol transfers query keypoints instead)."""
+        return module.match(batch)
+
     def group_of(self, name: str) -> str | None:
         """Extra group of a pair besides "all" (None: only "all")."""
         return None

@@ -87,9 +87,10 @@ class MatchingModule(L.LightningModule):
         return losses["total"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> Matches:
-        matches = self.match(batch)
-        if self.val_benchmark is not None:
-            self.val_benchmark.update(batch, matches)
+        if self.val_benchmark is None:
+            return self.match(batch)
+        matches = self.val_benchmark.predict(self, batch)
+        self.val_benchmark.update(batch, matches)
         return matches
 
     def on_validation_epoch_end(self) -> None:
