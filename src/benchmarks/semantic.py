@@ -185,6 +185,7 @@ class SemanticBenchmark(Benchmark):
             "num_keypoints": len(errors),
             "num_geo_aware": num_geo,
             "threshold_px": L,
-            "mean_error_px": float(errors.mean()) if len(errors) else float("nan"),
+            "num_unpredicted": int((~torch.isfinite(errors)).sum()),
+            "mean_error_px": float(errors[torch.isfinite(errors)].mean()) if torch.isfinite(errors).any() else float("nan"),
             **{f"pck@{a:g}": float(v) for a, v in zip(self.alphas, pck)},
         }

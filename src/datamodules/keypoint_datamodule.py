@@ -55,7 +55,7 @@ class KeypointPairDataModule(PairDataModule):
         self.skipped: dict[str, list[str]] = {}
 
     @abstractmethod
-    def geo_groups(self) -> Mapping[str, Sequence[Group]] | None:
+    def geo_groups(self, split: str) -> Mapping[str, Sequence[Group]] | None:
         """Geometry-aware keypoint groups per category (None: the dataset has none)."""
 
     @abstractmethod
@@ -102,7 +102,7 @@ class KeypointPairDataModule(PairDataModule):
             threshold=self.threshold,
             alphas=self.alphas,
             flags=self.flags,
-            geo_groups=self.geo_groups(),
+            geo_groups=self.geo_groups(split),
             extra_spec={
                 "root": str(self.root),
                 "skipped": {"count": len(skipped), "names": skipped[:MAX_NAMED]},

@@ -3,10 +3,9 @@ batch samples with resize bookkeeping and an optional left/right-aware horizonta
 
 from __future__ import annotations
 
-import logging
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,6 @@ from src.datamodules.pair_dataset import PairDataset
 from src.datamodules.resize import ResizePolicy
 from src.geometry.scaling import to_resized
 
-log = logging.getLogger(__name__)
-
 
 @dataclass
 class KeypointPair:
@@ -28,7 +25,8 @@ class KeypointPair:
 
     kpts0/kpts1: (S, 2) with S keypoint slots indexed by keypoint id; only `valid` slots (visible in
     both images) hold coordinates.  visible0/visible1: (S,) which ids are visible in each image.
-    bbox0/bbox1: (4,) x1, y1, x2, y2.  image_size0/1: (H, W) the annotation states.
+    bbox0/bbox1: (4,) x1, y1, x2, y2, or None for the image frame.  image_size0/1: (H, W) the annotation
+    states.  mirrored: the index asks for both images mirrored (the weakalign training CSV's flip column).
     """
 
     name: str
@@ -39,12 +37,13 @@ class KeypointPair:
     valid: np.ndarray
     visible0: np.ndarray
     visible1: np.ndarray
-    bbox0: np.ndarray
-    bbox1: np.ndarray
+    bbox0: np.ndarray | None
+    bbox1: np.ndarray | None
     category: str
     image_size0: tuple[int, int] | None = None
     image_size1: tuple[int, int] | None = None
     flags: dict[str, int] = field(default_factory=dict)
+    mirrored: bool = False
 
 
 def scatter_slots(ids: Sequence[int], points: Sequence[Sequence[float]], num_slots: int, path: Path) -> np.ndarray:
@@ -68,6 +67,20 @@ def flip_side(kpts: np.ndarray, visible: np.ndarray, bbox: np.ndarray, width: in
     if perm is not None:
         kpts, visible = kpts[perm], visible[perm]
     return kpts, visible, bbox
+
+
+def mirror(pair: KeypointPair, flips: Sequence[bool], perm: np.ndarray | None, widths: Sequence[int]) -> KeypointPair:
+    """The pair with image 0 and/or 1 mirrored (annotations only; bboxes must be set)."""
+    kpts, visible, bbox = [pair.kpts0, pair.kpts1], [pair.visible0, pair.visible1], [pair.bbox0, pair.bbox1]
+    annotated = [pair.valid, pair.valid]  # slots holding coordinates, per image
+    for side, (flip, width) in enumerate(zip(flips, widths)):
+        if flip:
+            kpts[side], visible[side], bbox[side] = flip_side(kpts[side], visible[side], bbox[side], width, perm)
+            annotated[side] = annotated[side] if perm is None else annotated[side][perm]
+    return replace(
+        pair, kpts0=kpts[0], kpts1=kpts[1], valid=annotated[0] & annotated[1], visible0=visible[0], visible1=visible[1],
+        bbox0=bbox[0], bbox1=bbox[1], mirrored=False,
+    )  # fmt: skip
 
 
 def missing_images(image_paths: Sequence[tuple[Path, Path]]) -> list[Path]:
@@ -115,25 +128,12 @@ class KeypointPairDataset(PairDataset):
     def pair_names(self) -> list[str]:
         return list(self.names)
 
-    def _flip(self, pair: KeypointPair, width0: int, width1: int) -> tuple[KeypointPair, list[bool]]:
-        """The pair with each image mirrored (or not) at random; also which images were mirrored."""
+    def random_flips(self, category: str) -> tuple[list[bool], np.ndarray | None]:
+        """Which images to mirror (training augmentation) and the id permutation a mirror applies."""
         if self.flip_pairs is None:
-            flips = [bool(torch.rand(()) < self.flip_probability)] * 2
-            perm = None
-        else:
-            flips = [bool(torch.rand(()) < self.flip_probability) for _ in range(2)]
-            perm = flip_permutation(self.flip_pairs(pair.category), self.num_slots)
-        kpts, visible, bbox = [pair.kpts0, pair.kpts1], [pair.visible0, pair.visible1], [pair.bbox0, pair.bbox1]
-        annotated = [pair.valid, pair.valid]  # slots holding coordinates, per image
-        for side, (flip, width) in enumerate(zip(flips, (width0, width1))):
-            if flip:
-                kpts[side], visible[side], bbox[side] = flip_side(kpts[side], visible[side], bbox[side], width, perm)
-                annotated[side] = annotated[side] if perm is None else annotated[side][perm]
-        flipped = KeypointPair(
-            pair.name, pair.image0, pair.image1, kpts[0], kpts[1], annotated[0] & annotated[1], visible[0], visible[1],
-            bbox[0], bbox[1], pair.category, pair.image_size0, pair.image_size1, pair.flags,
-        )  # fmt: skip
-        return flipped, flips
+            return [bool(torch.rand(()) < self.flip_probability)] * 2, None
+        flips = [bool(torch.rand(()) < self.flip_probability) for _ in range(2)]
+        return flips, flip_permutation(self.flip_pairs(category), self.num_slots)
 
     def __getitem__(self, index: int) -> dict:
         pair = self.load(index)
@@ -141,9 +141,16 @@ class KeypointPairDataset(PairDataset):
         for image, path, stated in zip(images, (pair.image0, pair.image1), (pair.image_size0, pair.image_size1)):
             if stated is not None and tuple(image.shape[-2:]) != tuple(stated):
                 raise UnreadableFileError(path, f"image is {tuple(image.shape[-2:])} (H, W) but its annotation says {tuple(stated)}")
+        frames = [np.array([-0.5, -0.5, im.shape[-1] - 0.5, im.shape[-2] - 0.5]) for im in images]
+        pair = replace(pair, bbox0=frames[0] if pair.bbox0 is None else pair.bbox0, bbox1=frames[1] if pair.bbox1 is None else pair.bbox1)
+        widths, mirrored = [image.shape[-1] for image in images], [pair.mirrored] * 2
+        if pair.mirrored:
+            pair = mirror(pair, mirrored, None, widths)
         if self.flip_probability > 0:
-            pair, flips = self._flip(pair, images[0].shape[-1], images[1].shape[-1])
-            images = [image.flip(-1) if flip else image for image, flip in zip(images, flips)]
+            flips, perm = self.random_flips(pair.category)
+            pair = mirror(pair, flips, perm, widths)
+            mirrored = [a != b for a, b in zip(mirrored, flips)]
+        images = [image.flip(-1) if odd else image for image, odd in zip(images, mirrored)]
         sample = {"name": pair.name, "category": pair.category, **pair.flags}
         valid = torch.from_numpy(pair.valid.copy())
         for side, image in enumerate(images):

@@ -181,7 +181,7 @@ class SPairDataModule(KeypointPairDataModule):
     def categories(self, split: str) -> list[str]:
         return sorted({image_names(n)[2] for n in self.dataset(split).pair_names()})
 
-    def geo_groups(self) -> dict:
+    def geo_groups(self, split: str) -> dict:
         return SPAIR_GEO_GROUPS
 
     def protocol_extra(self, split: str) -> dict:

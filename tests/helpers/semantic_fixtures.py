@@ -15,6 +15,7 @@ import numpy as np
 import scipy.io
 
 from src.datamodules.image_io import read_image_array
+from src.datamodules.keypoint_groups import AP10K_KEYPOINTS
 from src.datamodules.synthetic import skimage_photo_dir
 
 
@@ -69,7 +70,7 @@ def spair_pairs() -> dict[str, FixturePair]:
         ),
         "car": FixturePair(
             "000002-2010_000003-2010_000004:car", "car", [0, 1, 4, 10, 11], car_src, car_src + [20, -12],
-            [10, 30, 200, 150], [30, 18, 220, 138], (160, 220), (160, 220), trg_visible_extra=[13],
+            [10, 30, 200, 150], [30, 18, 180, 138], (160, 220), (160, 220), trg_visible_extra=[13],
             flags={"viewpoint_variation": 2, "scale_variation": 1, "truncation": 3, "occlusion": 0, "mirror": 1},
         ),
     }
@@ -116,3 +117,99 @@ def write_spair(root: Path) -> dict[str, FixturePair]:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("".join(f"{p.name}\n" for p in members))
     return pairs
+
+
+# --- PF-Pascal ---------------------------------------------------------------------------------------------
+
+PASCAL_IMAGES = {  # class id (1-based): (photo, source, target, origin, (h, w), offset)
+    8: ("chelsea.png", "2009_000001", "2009_000002", (100, 60), (150, 180), (10, -6)),  # cat
+    5: ("coffee.png", "2009_000003", "2009_000004", (220, 80), (170, 140), (-8, 14)),  # bottle
+}
+
+
+def pascal_pairs() -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Source and target keypoints (N, 2) of the PF-Pascal fixture pairs by class id."""
+    cat = np.array([[30.0, 40.0], [90.0, 35.0], [120.0, 100.0], [60.0, 110.0]])
+    bottle = np.array([[20.0, 30.0], [70.0, 45.0], [100.0, 120.0]])
+    return {8: (cat, cat - [10, -6]), 5: (bottle, bottle - [-8, 14])}
+
+
+def _coordinates(points: np.ndarray) -> list[str]:
+    return [";".join(f"{v:g}" for v in points[:, 0]), ";".join(f"{v:g}" for v in points[:, 1])]
+
+
+def write_pfpascal(root: Path) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """PF-Pascal layout: test = both pairs, val = the cat pair, train CSV (flip column) + .mat annotations."""
+    pairs = pascal_pairs()
+    images = root / "PF-dataset-PASCAL" / "JPEGImages"
+    for class_id, (photo, src, trg, origin, size, offset) in PASCAL_IMAGES.items():
+        write_crop_pair(photo, images / f"{src}.jpg", images / f"{trg}.jpg", origin, size, offset)
+    rows = {}
+    for class_id, (_, src, trg, *_) in PASCAL_IMAGES.items():
+        source, target = pairs[class_id]
+        rows[class_id] = ",".join([f"PF-dataset-PASCAL/JPEGImages/{src}.jpg", f"PF-dataset-PASCAL/JPEGImages/{trg}.jpg", str(class_id),
+                                   *_coordinates(source), *_coordinates(target)])  # fmt: skip
+    header = "source_image,target_image,class,XA,YA,XB,YB\n"
+    (root / "test_pairs_pf_pascal.csv").write_text(header + rows[8] + "\n" + rows[5] + "\n")
+    (root / "val_pairs_pf_pascal.csv").write_text(header + rows[8] + "\n")
+    (root / "train_pairs_pf_pascal.csv").write_text(
+        "source_image,target_image,class,flip\n"
+        "PF-dataset-PASCAL/JPEGImages/2009_000001.jpg,PF-dataset-PASCAL/JPEGImages/2009_000002.jpg,8,0\n"
+        "PF-dataset-PASCAL/JPEGImages/2009_000001.jpg,PF-dataset-PASCAL/JPEGImages/2009_000002.jpg,8,1\n"
+    )
+    source, target = pairs[8]
+    with_gap = lambda points: np.vstack([points, [np.nan, np.nan]])  # noqa: E731  a 5th keypoint invisible in both
+    for stem, points in (("2009_000001", with_gap(source)), ("2009_000002", with_gap(target))):
+        path = root / "PF-dataset-PASCAL" / "Annotations" / "cat" / f"{stem}.mat"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scipy.io.savemat(str(path), {"kps": points, "bbox": np.array([[1, 1, 100, 100]])})
+    return pairs
+
+
+# --- AP-10K (original release) ------------------------------------------------------------------------------
+
+AP10K_SPECIES = {"cat": ("Felidae", 55), "lion": ("Felidae", 12), "dog": ("Canidae", 6)}  # usable images per species
+
+
+def write_ap10k(root: Path, image_size: tuple[int, int] = (24, 32)) -> dict[str, list[str]]:
+    """Original AP-10K layout (annotations/ap10k-*-split1.json, data/*.jpg) with tiny noise images.
+
+    Beyond the usable images: one cat image holds two animals (crowded) and one cat animal has only 2
+    labelled keypoints; dog images 4 and 5 label the disjoint keypoints {3,4,5} and {0,1,2}.
+    Returns the usable image stems per species, in id order.
+    """
+    rng = np.random.default_rng(0)
+    h, w = image_size
+    categories = [{"id": i + 1, "name": name, "supercategory": family, "keypoints": list(AP10K_KEYPOINTS)}
+                  for i, (name, (family, _)) in enumerate(AP10K_SPECIES.items())]  # fmt: skip
+    images, annotations, usable = [], [], {}
+    next_id = 1
+
+    def add(category_id: int, visible: list[int], animals: int = 1) -> str:
+        nonlocal next_id
+        image_id, next_id = next_id, next_id + 1
+        stem = f"{image_id:012d}"
+        images.append({"id": image_id, "file_name": f"{stem}.jpg", "width": w, "height": h})
+        for _ in range(animals):
+            kps = np.zeros((17, 3))
+            kps[visible, 0], kps[visible, 1], kps[visible, 2] = rng.uniform(1, w - 2, len(visible)), rng.uniform(1, h - 2, len(visible)), 2
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": category_id, "bbox": [2.0, 3.0, 20.0, 15.0],
+                                "keypoints": kps.ravel().tolist(), "num_keypoints": len(visible), "iscrowd": 0})  # fmt: skip
+        (root / "data").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "data" / f"{stem}.jpg"), rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+        return stem
+
+    everything = list(range(17))
+    for category_id, (species, (_, count)) in enumerate(AP10K_SPECIES.items(), 1):
+        usable[species] = []
+        for k in range(count):
+            visible = everything if species != "dog" or k < 4 else ([3, 4, 5] if k == 4 else [0, 1, 2])
+            usable[species].append(add(category_id, visible))
+    add(1, everything, animals=2)  # crowded cat image
+    add(1, [0, 1])  # too few keypoints
+    files = {"train": slice(0, None, 3), "val": slice(1, None, 3), "test": slice(2, None, 3)}  # images spread over the 3 files
+    for split, part in files.items():
+        ids = {image["id"] for image in images[part]}
+        data = {"images": images[part], "annotations": [a for a in annotations if a["image_id"] in ids], "categories": categories}
+        write_json(root / "annotations" / f"ap10k-{split}-split1.json", data)
+    return usable
