@@ -76,7 +76,7 @@ AP10K_GEO_GROUPS: tuple[Group, ...] = ((5, 8), (6, 9, 12, 15), (7, 10, 13, 16), 
 
 
 def flip_permutation(pairs: Sequence[Group], num_slots: int) -> np.ndarray:
-    """perm with perm[i] = the id that id i becomes under a horizontal flip (an involution)."""
+    """The id permutation of a horizontal flip (an involution): after a flip, slot i holds id perm[i]."""
     perm = np.arange(num_slots)
     for a, b in pairs:
         perm[a], perm[b] = b, a
