@@ -51,6 +51,7 @@ def test_training_csv_reads_mat_keypoints_and_the_flip_column(root):
     dataset = PFPascalDataModule(root=str(root), flip_probability=0.0, train_resize={"mode": "none"}).dataset("train")
     source, target = pairs[8]
     plain, mirrored = dataset[0], dataset[1]
+    assert dataset.pair_names() == ["2009_000001-2009_000002:cat", "2009_000001-2009_000002:cat/mirrored"]
     assert plain["kpts_valid"].tolist() == [True] * 4 + [False] * 16  # the 5th .mat keypoint is NaN
     assert torch.allclose(plain["kpts0"][:4], torch.tensor(source, dtype=torch.float32))
     assert torch.allclose(mirrored["kpts0"][:4, 0], torch.tensor(179 - source[:, 0], dtype=torch.float32))

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from src.benchmarks.base import Benchmark
 from src.geometry.scaling import to_original
 from src.matches import Matches
-from src.metrics import Count, SemanticPCK
+from src.metrics import SemanticPCK
 
 # direction: which image's keypoints are the queries; the errors and the threshold base L live in the other one.
 CONVENTIONS = {

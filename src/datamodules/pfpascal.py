@@ -86,7 +86,8 @@ def mat_keypoints(path: Path) -> np.ndarray:
 
 
 def pair_name(row: PascalRow) -> str:
-    return f"{Path(row.source).stem}-{Path(row.target).stem}:{row.category}"
+    """'<source>-<target>:<class>', with '/mirrored' when the row's flip flag is set."""
+    return f"{Path(row.source).stem}-{Path(row.target).stem}:{row.category}{'/mirrored' if row.flip else ''}"
 
 
 class PFPascalPairs(KeypointPairDataset):
