@@ -59,7 +59,7 @@ def run_protocol(dm: ETH3DDataModule, module: MatchingModule) -> tuple[dict, lis
     benchmark = dm.make_benchmark("test")
     records = []
     for batch in dm.test_dataloader():
-        records += benchmark.update(batch, module.match(batch), module)
+        records += benchmark.update(batch, benchmark.predict(module, batch))
     return benchmark.compute(), records
 
 
@@ -134,14 +134,6 @@ def test_a_pair_without_matches_has_infinite_error(eth3d_root):
     assert metrics["rate5/aepe"] == math.inf and metrics["rate5/pck@5"] == pytest.approx(0.5)
     assert metrics["rate3/aepe"] == pytest.approx(0, abs=1e-4)
     assert records[4]["name"].startswith("rate5/lakeside") and records[4]["pck@5"] == 0
-
-
-def test_protocol_needs_the_module():
-    from src.benchmarks.eth3d import ETH3DBenchmark
-
-    benchmark = ETH3DBenchmark(["rate3/lakeside/a-b"], ["lakeside"], [3], resize={})
-    with pytest.raises(ValueError, match="module.transfer"):
-        benchmark.update({"image0": torch.zeros(1, 3, 8, 8), "name": ["rate3/lakeside/a-b"]}, Matches.empty())
 
 
 def test_spec_states_direction_and_aggregation(eth3d_root):

@@ -38,7 +38,7 @@ class ShiftedGroundTruth(MatchingModule):
 def evaluate(dm: HPatchesDataModule, module: MatchingModule) -> dict:
     benchmark = dm.make_benchmark("test")
     for batch in dm.test_dataloader():
-        benchmark.update(batch, module.match(batch), module)
+        benchmark.update(batch, benchmark.predict(module, batch))
     return benchmark.summary()
 
 

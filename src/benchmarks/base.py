@@ -48,15 +48,17 @@ class Benchmark(nn.Module):
     def score_pair(self, batch: dict, b: int, matches: Matches) -> dict[str, Any]:
         """Per-pair record of pair b of the batch (its matches already selected), updating the metrics."""
 
+    def predict(self, module: Any, batch: dict) -> Matches:
+        """What the protocol scores for a batch, from a MatchingModule (default: its matches; the
+        semantic protocol transfers query keypoints instead)."""
+        return module.match(batch)
+
     def group_of(self, name: str) -> str | None:
         """Extra group of a pair besides "all" (None: only "all")."""
         return None
 
-    def update(self, batch: dict, matches: Matches, module: Any = None) -> list[dict[str, Any]]:
-        """Score every pair of the batch; return and keep their per-pair records.
-
-        `module` (the MatchingModule that produced `matches`) is used by protocols that transfer
-        ground-truth query points through `module.transfer` (sparse-GT benchmarks); others ignore it."""
+    def update(self, batch: dict, matches: Matches) -> list[dict[str, Any]]:
+        """Score every pair of the batch (`matches` from `predict`); return and keep their per-pair records."""
         records = []
         for b in range(batch["image0"].shape[0]):
             records.append(self.score_pair(batch, b, matches.pair(b)))

@@ -56,7 +56,6 @@ class ETH3DBenchmark(Benchmark):
             **(extra_spec or {}),
         }
         groups = ["all"] + [f"rate{r}" for r in self.rates] + [f"rate{r}/{s}" for r in self.rates for s in self.scenes]
-        self._transferred: Tensor | None = None
         super().__init__(spec, pair_names, groups)
 
     def make_metrics(self) -> nn.ModuleDict:
@@ -66,26 +65,28 @@ class ETH3DBenchmark(Benchmark):
         rate, scene = name.split("/")[:2]
         return [self.groups["all"], self.groups[rate], self.groups[f"{rate}/{scene}"]]
 
-    def update(self, batch: dict, matches: Matches, module: Any = None) -> list[dict[str, Any]]:
-        if module is None:
-            raise ValueError("ETH3D transfers its ground-truth query points with module.transfer: call update(batch, matches, module)")
+    def predict(self, module: Any, batch: dict) -> Matches:
+        """Transfer each pair's valid queries (kpts0) with `module.transfer`: matches pair every query with
+        its prediction in image 1, in query order, NaN where the method has none."""
         count = batch["image0"].shape[0]
-        queries = pad_points([batch["kpts0"][b][batch["kpts_valid"][b]] for b in range(count)])
-        self._transferred = module.transfer(batch, queries.to(batch["image0"].device), matches=matches).detach().cpu()
-        return super().update(batch, matches, module)
+        queries = [batch["kpts0"][b][batch["kpts_valid"][b]].float() for b in range(count)]
+        transferred = module.transfer(batch, pad_points(queries).to(batch["image0"].device)).detach()
+        kpts1 = torch.cat([transferred[b, : len(q)].cpu() for b, q in enumerate(queries)])
+        batch_idx = torch.cat([torch.full((len(q),), b, dtype=torch.long) for b, q in enumerate(queries)])
+        return Matches(torch.cat(queries).cpu(), kpts1, torch.ones(len(batch_idx)), batch_idx)
 
     def score_pair(self, batch: dict, b: int, matches: Matches) -> dict[str, Any]:
         name = batch["name"][b]
         valid = batch["kpts_valid"][b].cpu()
         scale1 = batch["scale1"][b].double().cpu()
         target = to_original(batch["kpts1"][b].cpu().double()[valid], scale1)
-        predicted = to_original(self._transferred[b, : len(target)].double(), scale1)
+        predicted = to_original(matches.kpts1.double().cpu(), scale1)
         epe = (predicted - target).norm(dim=-1)
         epe = torch.where(torch.isnan(epe), torch.full_like(epe, float("inf")), epe)
         for metrics in self.metrics_for(name):
             metrics["epe"].update(epe)
         rate, scene = name.split("/")[:2]
-        record = {"name": name, "rate": int(rate[4:]), "scene": scene, "num_points": len(epe), "num_matches": len(matches)}
+        record = {"name": name, "rate": int(rate[4:]), "scene": scene, "num_points": len(epe)}
         if len(epe):
             record["aepe"] = float(epe.mean())
             record.update({f"pck@{t}": float((epe <= t).double().mean()) for t in THRESHOLDS})

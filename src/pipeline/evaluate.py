@@ -82,8 +82,8 @@ def evaluate(cfg: DictConfig) -> dict:
         task = progress.add_task(f"{datamodule.name}/{cfg.split}", total=len(loader), rate=0.0)
         for batch in loader:
             batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
-            matches = module.match(batch)
-            records += benchmark.update(batch, matches, module)
+            matches = benchmark.predict(module, batch)
+            records += benchmark.update(batch, matches)
             if len(records) <= cfg.num_figures:
                 pair = matches.pair(0)
                 draw_matches(

@@ -1,0 +1,111 @@
+"""Shared datamodule of the semantic keypoint datasets: resize policies, flip augmentation, missing-image
+handling and the PCK benchmark (convention, threshold, alphas, per-category / per-flag / geo-aware groups)."""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from src.benchmarks.semantic import SemanticBenchmark
+from src.datamodules.base import PairDataModule
+from src.datamodules.errors import UnreadableFileError
+from src.datamodules.keypoint_groups import Group
+from src.datamodules.keypoint_pairs import KeypointPairDataset, missing_images
+from src.datamodules.resize import ResizePolicy
+
+log = logging.getLogger(__name__)
+MAX_NAMED = 10  # missing files listed by name in messages (the count is always given)
+
+
+class KeypointPairDataModule(PairDataModule):
+    """Base of `data=spair|pfpascal|ap10k`.
+
+    resize applies to val/test (default: original size, batch size 1); train_resize to training batches
+    (a fixed size, so they stack).  skip_missing: pairs whose image files are absent are dropped when the
+    index is built, named in the log and counted in the protocol spec (`skipped`); otherwise the first
+    missing files are named in an error.
+    """
+
+    main_metric = "pck@0.1"
+    flags: Mapping[str, Sequence[int]] = {}
+
+    def __init__(
+        self,
+        root: str,
+        resize: dict | None = None,
+        train_resize: dict | None = None,
+        flip_probability: float = 0.0,
+        skip_missing: bool = False,
+        convention: str = "geoaware",
+        threshold: str = "bbox",
+        alphas: Sequence[float] = (0.01, 0.05, 0.1, 0.15),
+        **loader_kwargs,
+    ) -> None:
+        super().__init__(**loader_kwargs)
+        self.root = Path(root)
+        self.resize = ResizePolicy(**(resize or {}))
+        self.train_resize = ResizePolicy(**(train_resize or {}))
+        self.flip_probability = flip_probability
+        self.skip_missing = skip_missing
+        self.convention = convention
+        self.threshold = threshold
+        self.alphas = list(alphas)
+        self.skipped: dict[str, list[str]] = {}
+
+    @abstractmethod
+    def geo_groups(self, split: str) -> Mapping[str, Sequence[Group]] | None:
+        """Geometry-aware keypoint groups per category (None: the dataset has none)."""
+
+    @abstractmethod
+    def categories(self, split: str) -> list[str]:
+        """The categories of a split's pairs (from the index, without parsing annotations)."""
+
+    def resize_for(self, split: str) -> ResizePolicy:
+        return self.train_resize if split == "train" else self.resize
+
+    def keep_available(self, split: str, names: list[str], images: list[tuple[Path, Path]]) -> list[int]:
+        """Indices of the pairs whose two images exist; missing ones raise or are skipped (see class doc)."""
+        missing = set(missing_images(images))
+        if not missing:
+            return list(range(len(names)))
+        listed = ", ".join(str(p) for p in sorted(missing)[:MAX_NAMED])
+        if not self.skip_missing:
+            raise UnreadableFileError(
+                sorted(missing)[0],
+                f"{len(missing)} image(s) of the {self.name} '{split}' index are missing: {listed}"
+                f"{' ...' if len(missing) > MAX_NAMED else ''} (set data.skip_missing=true to evaluate without their pairs)",
+            )
+        keep = [i for i, (a, b) in enumerate(images) if a not in missing and b not in missing]
+        self.skipped[split] = [name for (a, b), name in zip(images, names) if a in missing or b in missing]
+        log.warning(
+            "%s/%s: %d image(s) missing (%s), skipping %d of %d pairs",
+            self.name, split, len(missing), listed, len(self.skipped[split]), len(names),
+        )  # fmt: skip
+        return keep
+
+    def protocol_extra(self, split: str) -> dict:
+        """Dataset-specific protocol facts recorded in the spec."""
+        return {}
+
+    def make_benchmark(self, split: str) -> SemanticBenchmark:
+        dataset: KeypointPairDataset = self.dataset(split)
+        skipped = self.skipped.get(split, [])
+        return SemanticBenchmark(
+            name=self.name,
+            split=split,
+            pair_names=dataset.pair_names(),
+            categories=self.categories(split),
+            resize=self.resize_for(split).describe(),
+            convention=self.convention,
+            threshold=self.threshold,
+            alphas=self.alphas,
+            flags=self.flags,
+            geo_groups=self.geo_groups(split),
+            extra_spec={
+                "root": str(self.root),
+                "skipped": {"count": len(skipped), "names": skipped[:MAX_NAMED]},
+                **self.protocol_extra(split),
+            },
+        )
