@@ -34,7 +34,7 @@ LAYOUT = """\
 HOW_TO_GET = """\
 Download SPair-71k.tar.gz (the official release, a few hundred MB; size not verified here) from
   http://cvlab.postech.ac.kr/research/SPair-71k/data/SPair-71k.tar.gz
-and extract it: tar xzf SPair-71k.tar.gz   (creates SPair-71k/; check it with spair.verify(root))"""
+and extract it: tar xzf SPair-71k.tar.gz   (creates SPair-71k/)"""
 
 
 def image_names(pair_name: str) -> tuple[str, str, str]:

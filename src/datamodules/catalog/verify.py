@@ -73,3 +73,11 @@ def expect_glob(root: Path, pattern: str, part: str, minimum: int = 1, what: str
 def failed_check(part: str, what: str, reason: str) -> Check:
     """A check that could not run (e.g. an index that does not parse)."""
     return Check(part, what, False, reason)
+
+
+def report_from_problems(dataset: str, root: Path, problems: list[str], what: str) -> VerifyReport:
+    """A report from a datamodule's own `verify(root) -> problems` list: one failed check per problem,
+    or a single passed check `what` when there is none."""
+    if not problems:
+        return VerifyReport(dataset, Path(root), [Check("all", what, True)])
+    return VerifyReport(dataset, Path(root), [failed_check("all", what, problem) for problem in problems])

@@ -1,0 +1,24 @@
+"""AP-10K animal keypoint pairs, GeoAware-SC settings (PCK@alpha, bbox threshold)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from src.datamodules import ap10k
+from src.datamodules.catalog.registry import DatasetEntry
+from src.datamodules.catalog.verify import VerifyReport, report_from_problems
+
+
+def verify(root: Path) -> VerifyReport:
+    """The checks of src.datamodules.ap10k.verify, as a report."""
+    return report_from_problems("ap10k", root, ap10k.verify(root), "layout, index files and every image they list")
+
+
+ENTRY = DatasetEntry(
+    name="ap10k",
+    title="AP-10K animal keypoint pairs, GeoAware-SC settings (PCK@alpha, bbox threshold)",
+    default_dir="ap-10k",
+    layout=ap10k.LAYOUT,
+    how_to_get=ap10k.HOW_TO_GET.rstrip() + "\nCheck a folder with: corrlab-data verify ap10k <root>",
+    verify=verify,
+)

@@ -1,0 +1,24 @@
+"""PF-Pascal semantic keypoint pairs (PCK@alpha, image-size threshold)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from src.datamodules import pfpascal
+from src.datamodules.catalog.registry import DatasetEntry
+from src.datamodules.catalog.verify import VerifyReport, report_from_problems
+
+
+def verify(root: Path) -> VerifyReport:
+    """The checks of src.datamodules.pfpascal.verify, as a report."""
+    return report_from_problems("pfpascal", root, pfpascal.verify(root), "layout, index files and every image they list")
+
+
+ENTRY = DatasetEntry(
+    name="pfpascal",
+    title="PF-Pascal semantic keypoint pairs (PCK@alpha, image-size threshold)",
+    default_dir="pf-pascal",
+    layout=pfpascal.LAYOUT,
+    how_to_get=pfpascal.HOW_TO_GET.rstrip() + "\nCheck a folder with: corrlab-data verify pfpascal <root>",
+    verify=verify,
+)

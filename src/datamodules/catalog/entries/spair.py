@@ -1,0 +1,24 @@
+"""SPair-71k semantic keypoint pairs (PCK@alpha, bbox threshold)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from src.datamodules import spair
+from src.datamodules.catalog.registry import DatasetEntry
+from src.datamodules.catalog.verify import VerifyReport, report_from_problems
+
+
+def verify(root: Path) -> VerifyReport:
+    """The checks of src.datamodules.spair.verify, as a report."""
+    return report_from_problems("spair", root, spair.verify(root), "layout, index files and every image they list")
+
+
+ENTRY = DatasetEntry(
+    name="spair",
+    title="SPair-71k semantic keypoint pairs (PCK@alpha, bbox threshold)",
+    default_dir="SPair-71k",
+    layout=spair.LAYOUT,
+    how_to_get=spair.HOW_TO_GET.rstrip() + "\nCheck a folder with: corrlab-data verify spair <root>",
+    verify=verify,
+)
