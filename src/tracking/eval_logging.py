@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +30,20 @@ def per_pair_table(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[l
 
 
 def log_evaluation(
-    loggers: Sequence[Logger], split: str, metrics: dict[str, float], records: Sequence[dict[str, Any]], figures: Sequence[Path]
+    loggers: Sequence[Logger],
+    split: str,
+    metrics: dict[str, float],
+    records: Sequence[dict[str, Any]],
+    figures: Mapping[str, Sequence[Path]],
 ) -> None:
-    """`<split>/<metric>` scalars to every logger; the per-pair table (`<split>/per_pair`) and figures
-    (`<split>/<figure name>`) to loggers that take tables (W&B, Visdom) and images."""
+    """`<split>/<metric>` scalars to every logger; the per-pair table (`<split>/per_pair`) and each
+    group of figures (`<split>/<key>`) to the loggers that take tables (W&B, Visdom) and images."""
     columns, rows = per_pair_table(records)
     for logger in loggers:
         logger.log_metrics({f"{split}/{k}": float(v) for k, v in metrics.items()}, step=0)
         if hasattr(logger, "log_table") and rows:
             logger.log_table(key=f"{split}/per_pair", columns=columns, data=rows)
         if hasattr(logger, "log_image"):
-            for figure in figures:
-                logger.log_image(key=f"{split}/{figure.stem}", images=[str(figure)])
+            for key, paths in figures.items():
+                if paths:
+                    logger.log_image(key=f"{split}/{key}", images=[str(p) for p in paths])

@@ -177,10 +177,13 @@ class VisdomSender:
         for point in points:
             traces.setdefault((point.win, point.trace), []).append(point)
         pending = list(traces.items())
+        reconnecting = not self._connected
+        if reconnecting:  # the server may have restarted empty: redraw every pane and title
+            self._titled.clear()
+            for win, pane in self._drawn.items():
+                panes.setdefault(win, pane)
         try:
             client = self._client_or_connect()
-            if not self._connected:
-                self._on_reconnect(panes, len(points))
             while pending:
                 (win, trace), group = pending[0]
                 client.line(
@@ -195,6 +198,9 @@ class VisdomSender:
             for win in list(panes):
                 panes[win](client)
                 self._drawn[win] = panes.pop(win)
+            if reconnecting:
+                self._connected = True
+                log.info("%s reachable again; sent %d buffered points (%d dropped)", self.describe, len(points), self.dropped)
             self._dirty = True
             self._persist(force=False)
         except (ConnectionError, requests.RequestException, OSError) as error:
@@ -218,14 +224,6 @@ class VisdomSender:
         self._connected = False
         self._retry_at = time.monotonic() + self._backoff_s
         self._backoff_s = min(self._backoff_s * 2, self.retry_max_s)
-
-    def _on_reconnect(self, panes: dict[str, Pane], buffered: int) -> None:
-        """After an outage: redraw every pane and title (the server may have restarted empty)."""
-        self._connected = True
-        self._titled.clear()
-        for win, pane in self._drawn.items():
-            panes.setdefault(win, pane)
-        log.info("%s reachable again; sending %d buffered points (%d dropped so far)", self.describe, buffered, self.dropped)
 
     def _persist(self, force: bool) -> None:
         if not self._dirty or self._client is None or not self._connected:
