@@ -10,9 +10,11 @@ from pathlib import Path
 import lightning as L
 import pytest
 
+from src.pipeline.evaluate import evaluate
 from src.pipeline.train import train
 from src.tracking.visdom_logger import VisdomLogger, window_and_trace
 from src.tracking.visdom_sender import Point, VisdomSender
+from tests.conftest import compose_config
 from tests.helpers.training import csv_metric, tiny_run_config
 from tests.helpers.visdom_server import VisdomServer
 
@@ -169,3 +171,18 @@ def test_server_killed_and_restarted_loses_only_what_exceeds_the_buffer(visdom_s
     assert sum("unreachable" in m for m in messages) == 1
     assert sum("reachable again; sent 6 buffered points (6 dropped)" in m for m in messages) == 1
     assert json.loads((visdom_server.env_path / f"{ENV}.json").read_text())["jsons"]["total"]
+
+
+@pytest.mark.slow
+def test_eval_sends_metrics_table_and_figures(visdom_server, tmp_path):
+    visdom_server.start()
+    cfg = compose_config(
+        "eval", ["model=sift", "data=synthetic", "logger=visdom", f"logger.visdom.port={visdom_server.port}",
+                 f"logger.visdom.env={ENV}", "data.num_test_pairs=2", "data.image_size=[96,128]"], tmp_path,
+    )  # fmt: skip
+    summary = evaluate(cfg)
+    assert visdom_server.traces(ENV, "mma")["test/mma@3"] == ([0.0], [pytest.approx(summary["metrics"]["mma@3"])])
+    table = visdom_server.window(ENV, "test/per_pair")["content"]
+    assert "<th>name</th>" in table and "test/chelsea/00000" in table and "test/rocket/00001" in table
+    assert visdom_server.window(ENV, "test/matches/1")["type"] == "image"
+    assert visdom_server.window(ENV, "test/mma")["type"] == "image"
