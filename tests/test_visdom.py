@@ -55,20 +55,50 @@ class FakeVisdom:
 
 
 def test_sender_keeps_the_newest_points_within_the_bound_and_warns_once(caplog):
+    """Two traces, 2 points per step, room for 6: what survives an outage is the last 3 steps of both
+    traces, also after failed rounds put undelivered points back in the buffer."""
     fake = FakeVisdom()
-    sender = VisdomSender(lambda: fake, env=ENV, max_points=5, retry_initial_s=0.01, retry_max_s=0.05)
+    sender = VisdomSender(lambda: fake, env=ENV, max_points=6, retry_initial_s=0.01, retry_max_s=0.05)
     fake.up.clear()
+
+    def log_step(step: int) -> None:
+        sender.add_points([Point("total", "train/total", step, 10.0 + step), Point("nce", "train/nce", step, 20.0 + step)], {})
+
     with caplog.at_level(logging.WARNING, logger="src.tracking.visdom_sender"):
-        for step in range(12):
-            sender.add_points([Point("total", "train/total", step, 10.0 + step)], {})
-        assert not sender.flush(0.3)  # server down: nothing can be delivered
+        for step in range(6):
+            log_step(step)
+        assert not sender.flush(0.3)  # server down: rounds fail and put their points back
+        log_step(6)
         fake.up.set()
         assert sender.flush(5.0)
         sender.close(1.0)
-    assert [p[2] for p in fake.points] == [7, 8, 9, 10, 11]
-    assert [p[3] for p in fake.points] == [17.0, 18.0, 19.0, 20.0, 21.0]
-    assert sender.dropped == 7 and sender.outages == 1
+    assert sorted(fake.points) == sorted(
+        [("total", "train/total", s, 10.0 + s) for s in (4, 5, 6)] + [("nce", "train/nce", s, 20.0 + s) for s in (4, 5, 6)]
+    )
+    assert [p[2] for p in fake.points if p[1] == "train/total"] == [4, 5, 6]  # in order
+    assert sender.dropped == 8 and sender.outages == 1
     assert sum("unreachable" in r.getMessage() for r in caplog.records) == 1
+
+
+class RejectingVisdom(FakeVisdom):
+    """Fails (not a connection error) on the trace named 'bad'."""
+
+    def line(self, Y, X, win, env, name, update):
+        if name == "bad":
+            raise ValueError("bad")
+        super().line(Y, X, win, env, name, update)
+
+
+def test_an_item_the_server_rejects_is_dropped_not_retried(caplog):
+    fake = RejectingVisdom()
+    sender = VisdomSender(lambda: fake, env=ENV)
+    with caplog.at_level(logging.WARNING, logger="src.tracking.visdom_sender"):
+        sender.add_points([Point("a", "bad", 0, 1.0), Point("b", "good", 0, 2.0)], {})
+        assert sender.flush(5.0)
+        sender.add_points([Point("b", "good", 1, 3.0)], {})
+        assert sender.close(5.0)
+    assert fake.points == [("b", "good", 0.0, 2.0), ("b", "good", 1.0, 3.0)]
+    assert "dropped 'bad' (ValueError: bad)" in caplog.text
 
 
 def test_logging_never_waits_for_a_hanging_server():
@@ -165,8 +195,9 @@ def test_server_killed_and_restarted_loses_only_what_exceeds_the_buffer(visdom_s
         )  # fmt: skip
     steps = csv_metric(tmp_path, "train/total")
     assert list(steps) == list(range(8))
-    kept = {s: v for s, v in steps.items() if s not in (1, 2)}
-    assert visdom_server.traces(ENV, "total")["train/total"] == (list(map(float, kept)), list(kept.values()))
+    for key in ("train/total", "train/nce"):
+        kept = {s: v for s, v in csv_metric(tmp_path, key).items() if s not in (1, 2)}
+        assert visdom_server.traces(ENV, key.split("/")[1])[key] == (list(map(float, kept)), list(kept.values()))
     messages = [r.getMessage() for r in caplog.records]
     assert sum("unreachable" in m for m in messages) == 1
     assert sum("reachable again; sent 6 buffered points (6 dropped)" in m for m in messages) == 1

@@ -42,6 +42,7 @@ class Point:
 
 
 Pane = Callable[[Visdom], Any]  # draws one window (text, image) from scratch; the latest per window wins
+CONNECTION_ERRORS = (ConnectionError, requests.RequestException, OSError)
 
 
 class VisdomSender:
@@ -111,11 +112,6 @@ class VisdomSender:
             self._panes[win] = pane
             self._cond.notify()
 
-    def pending(self) -> int:
-        """Points and panes not delivered yet."""
-        with self._cond:
-            return len(self._points) + len(self._panes) + int(self._busy)
-
     def flush(self, timeout_s: float) -> bool:
         """Retry now and wait until everything queued so far is delivered; False on timeout."""
         deadline = time.monotonic() + timeout_s
@@ -155,7 +151,11 @@ class VisdomSender:
                 points, self._points = list(self._points), deque()
                 panes, self._panes = self._panes, {}
                 self._busy = True
-            unsent_points, unsent_panes = self._deliver(points, panes)
+            try:
+                unsent_points, unsent_panes = self._deliver(points, panes)
+            except Exception as error:  # noqa: BLE001 - e.g. a client that cannot be built from the config
+                log.error("%s: delivery failed (%s: %s); %d points dropped", self.describe, type(error).__name__, error, len(points))
+                unsent_points, unsent_panes = [], {}
             with self._cond:
                 self._busy = False
                 if unsent_points or unsent_panes:
@@ -186,28 +186,38 @@ class VisdomSender:
             client = self._client_or_connect()
             while pending:
                 (win, trace), group = pending[0]
-                client.line(
-                    Y=np.array([p.y for p in group], dtype=np.float64), X=np.array([p.x for p in group], dtype=np.float64),
-                    win=win, env=self.env, name=trace, update="append",
-                )  # fmt: skip
+                xs, ys = np.array([p.x for p in group]), np.array([p.y for p in group])
+                self._attempt(lambda: client.line(Y=ys, X=xs, win=win, env=self.env, name=trace, update="append"), trace)
                 pending.pop(0)
                 self.sent_points += len(group)
                 if win not in self._titled:
-                    client.update_window_opts(win=win, opts=self._window_opts.get(win, {"title": win}), env=self.env)
+                    opts = self._window_opts.get(win, {"title": win})
+                    self._attempt(lambda: client.update_window_opts(win=win, opts=opts, env=self.env), f"{win} title")
                     self._titled.add(win)
             for win in list(panes):
-                panes[win](client)
+                self._attempt(lambda: panes[win](client), win)
                 self._drawn[win] = panes.pop(win)
             if reconnecting:
                 self._connected = True
                 log.info("%s reachable again; sent %d buffered points (%d dropped)", self.describe, len(points), self.dropped)
             self._dirty = True
             self._persist(force=False)
-        except (ConnectionError, requests.RequestException, OSError) as error:
+        except CONNECTION_ERRORS as error:
             self._on_failure(error)
-            return [p for _, group in pending for p in group], panes
+            unsent = {key for key, _ in pending}
+            return [p for p in points if (p.win, p.trace) in unsent], panes  # in logging order
         self._backoff_s = self.retry_initial_s
         return [], {}
+
+    def _attempt(self, request: Callable[[], Any], what: str) -> None:
+        """One request: a connection error propagates (the round is retried later); any other error
+        (a value the server rejects) drops that item with a warning instead of retrying it forever."""
+        try:
+            request()
+        except CONNECTION_ERRORS:
+            raise
+        except Exception as error:  # noqa: BLE001 - the delivery thread must survive anything
+            log.warning("%s: dropped '%s' (%s: %s)", self.describe, what, type(error).__name__, error)
 
     def _client_or_connect(self) -> Visdom:
         if self._client is None:
@@ -235,5 +245,5 @@ class VisdomSender:
             self._client.save([self.env])
             self._last_persist = now
             self._dirty = False
-        except (ConnectionError, requests.RequestException, OSError) as error:
+        except CONNECTION_ERRORS as error:
             log.warning("%s: could not save env '%s' (%s)", self.describe, self.env, error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +40,17 @@ def records(path: Path) -> Iterator[wandb_internal_pb2.Record]:
             yield record
 
 
+def finished_records(path: Path, timeout_s: float = 30.0) -> list[wandb_internal_pb2.Record]:
+    """The records of a run once its `exit` record is written (wandb-core may still be flushing the
+    file for a moment after `finish()` returns)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = list(records(path))
+        if any(r.WhichOneof("record_type") == "exit" for r in found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 class OfflineRun:
     """History rows, config, name, tags and files of one offline run directory."""
 
@@ -50,7 +62,7 @@ class OfflineRun:
         self.name = ""
         self.tags: list[str] = []
         self.project = ""
-        for record in records(log_file):
+        for record in finished_records(log_file):
             kind = record.WhichOneof("record_type")
             if kind == "history":
                 self.history.append({_key(item): json.loads(item.value_json) for item in record.history.item})
