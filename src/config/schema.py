@@ -66,9 +66,13 @@ class TrainConfig:
     """Top level of conf/train.yaml."""
 
     task_name: str = "train"
+    run_name: str = "run"
     tags: list[str] = field(default_factory=list)
     seed: int = 42
     ckpt_path: Optional[str] = None
+    compile: bool = False
+    activation_checkpointing: bool = False
+    optimized_metric: Optional[str] = None
     paths: PathsConfig = MISSING
     trainer: TrainerConfig = MISSING
     model: Any = MISSING
@@ -82,6 +86,7 @@ class EvalConfig:
     """Top level of conf/eval.yaml."""
 
     task_name: str = "eval"
+    run_name: str = "run"
     tags: list[str] = field(default_factory=list)
     seed: int = 0
     split: str = "test"
@@ -93,10 +98,17 @@ class EvalConfig:
     paths: PathsConfig = MISSING
     model: Any = MISSING
     data: Any = MISSING
+    logger: Any = None
+
+
+def run_name(experiment: Optional[str], model: str, data: str) -> str:
+    """The `corrlab_run_name` resolver: the experiment's name when one is chosen, else <model>_<data>."""
+    return str(experiment) if experiment else f"{model}_{data}"
 
 
 def register_configs() -> None:
-    """Put the schemas in Hydra's ConfigStore and register the `corrlab_root` resolver (idempotent)."""
+    """Put the schemas in Hydra's ConfigStore and register the `corrlab_root` and `corrlab_run_name`
+    resolvers (idempotent)."""
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
     store.store(name="eval_schema", node=EvalConfig)
@@ -104,3 +116,5 @@ def register_configs() -> None:
     store.store(group="trainer", name="schema", node=TrainerConfig)
     if not OmegaConf.has_resolver("corrlab_root"):
         OmegaConf.register_new_resolver("corrlab_root", lambda: str(PROJECT_ROOT))
+    if not OmegaConf.has_resolver("corrlab_run_name"):
+        OmegaConf.register_new_resolver("corrlab_run_name", run_name)

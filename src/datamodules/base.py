@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from src.benchmarks.base import Benchmark
 from src.datamodules.collate import collate_pairs
+from src.datamodules.sampling import EpochSampler, ResumableDataLoader, distributed_position
 
 SPLITS = ("train", "val", "test")
 
@@ -72,19 +73,24 @@ class PairDataModule(L.LightningDataModule):
         return list(self.dataset(split).pair_names())
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            self.dataset(split),
+        """Training (shuffle): epoch-seeded order, resumable mid-epoch, workers re-created each epoch so
+        they see the dataset's epoch.  Evaluation: in order, every pair once across DDP ranks."""
+        dataset = self.dataset(split)
+        rank, world_size = distributed_position()
+        sampler = EpochSampler(dataset, shuffle=shuffle, seed=self.seed, num_replicas=world_size, rank=rank)
+        options = dict(
             batch_size=batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             collate_fn=collate_pairs,
             worker_init_fn=seed_worker,
-            generator=generator,
-            persistent_workers=self.num_workers > 0,
+            generator=torch.Generator().manual_seed(self.seed),
             drop_last=shuffle,
         )
+        if shuffle:
+            return ResumableDataLoader(dataset, seed=self.seed, **options)
+        return DataLoader(dataset, persistent_workers=self.num_workers > 0, **options)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.batch_size, shuffle=True)

@@ -26,9 +26,9 @@ def run(task: Callable[[DictConfig], object], config_name: str) -> None:
 
 
 def train_main() -> None:
-    from src.pipeline.train import train
+    from src.pipeline.train import train_task
 
-    run(train, "train")
+    run(train_task, "train")
 
 
 def eval_main() -> None:

@@ -11,10 +11,12 @@ from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from src.modules.base import MatchingModule
-from src.pipeline.instantiate import instantiate
+from src.pipeline.instantiate import instantiate, instantiate_collection
 from src.pipeline.run_files import write_config, write_json, write_jsonl
 from src.tracking.correctness import match_correctness
+from src.tracking.eval_logging import log_evaluation
 from src.tracking.figures import draw_matches, mma_curve, plot_mma_curves
+from src.tracking.run_end import close_loggers
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ def evaluate(cfg: DictConfig) -> dict:
     loader = {"val": datamodule.val_dataloader, "test": datamodule.test_dataloader}[cfg.split]()
     benchmark = datamodule.make_benchmark(cfg.split)
     figure_dir = output_dir / "figures"
+    figures: dict[str, list[Path]] = {"matches": []}
     records = []
     start = time.perf_counter()
     with progress_bar() as progress, torch.inference_mode():
@@ -86,11 +89,11 @@ def evaluate(cfg: DictConfig) -> dict:
             records += benchmark.update(batch, matches)
             if len(records) <= cfg.num_figures:
                 pair = matches.pair(0)
-                draw_matches(
+                figures["matches"].append(draw_matches(
                     batch["image0"][0], batch["image1"][0], pair.kpts0, pair.kpts1,
                     figure_dir / f"{len(records) - 1:03d}_{batch['name'][0].replace('/', '_')}.png",
                     correct=match_correctness(batch, 0, pair), title=batch["name"][0],
-                )  # fmt: skip
+                ))  # fmt: skip
             elapsed = time.perf_counter() - start
             progress.update(task, advance=1, rate=len(records) / max(elapsed, 1e-9))
 
@@ -107,7 +110,12 @@ def evaluate(cfg: DictConfig) -> dict:
     curves = {group: mma_curve(summary["metrics"], prefix) for group, prefix in (("all", ""), ("i", "i/"), ("v", "v/"))}
     curves = {f"{type(module).__name__} ({group})": c for group, c in curves.items() if c}
     if curves:
-        plot_mma_curves(curves, output_dir / "mma.png", title=f"MMA on {datamodule.name}")
+        figures["mma"] = [plot_mma_curves(curves, output_dir / "mma.png", title=f"MMA on {datamodule.name}")]
+    loggers = instantiate_collection(cfg.get("logger"))
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    log_evaluation(loggers, cfg.split, summary["metrics"], records, figures)
+    close_loggers(loggers, finalize=True)
     log.info("metrics: %s", {k: round(v, 4) for k, v in summary["metrics"].items()})
     log.info("wrote %s", output_dir / "summary.json")
     return summary
