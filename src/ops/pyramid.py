@@ -68,7 +68,7 @@ def pyramid_level(
     rectification clamp(0)^power, weighted aggregation of the 4 children, border normalisation.
     Returns the upper level and the parents' weights (UH1, UW1)."""
     b, h1, w1 = lower.shape[:3]
-    pooled = reference.max_pool(lower)
+    pooled = max_pool(lower)
     if power is not None:
         pooled = pooled.clamp(min=0) ** power
     if torch.is_grad_enabled() and pooled.requires_grad:
@@ -76,7 +76,7 @@ def pyramid_level(
     else:
         uh1, uw1 = reference.parent_grid(level, h1, w1)
         upper = aggregate_(pooled.new_zeros(b, uh1, uw1, *pooled.shape[-2:]), pooled, level, weights)
-    norms, new_weights = reference.border_norms(level, h1, w1, weights, border_norm, eps)
+    norms, new_weights = reference.border_norms(level, h1, w1, weights, border_norm, eps, lower.device)
     return reference.normalise_borders(upper, norms.to(upper.dtype)), new_weights
 
 
@@ -87,6 +87,15 @@ def backtrack_(upper: Tensor, lower: Tensor, level: int, first_row: int = 0) -> 
         return reference.backtrack_reference(upper, lower, level, first_row)
     module.backtrack_(upper.contiguous(), lower, level, first_row)
     return lower
+
+
+def max_pool(volume: Tensor) -> Tensor:
+    """3x3 stride-2 max-pool (padding 1) of every map of a (..., H2, W2) volume; differentiable
+    through the PyTorch reference when a gradient is needed."""
+    module = backend_module(volume.device)
+    if module is None or (torch.is_grad_enabled() and volume.requires_grad):
+        return reference.max_pool(volume)
+    return module.max_pool(volume.contiguous())
 
 
 def block_max(volume: Tensor, block: int) -> tuple[Tensor, Tensor]:

@@ -55,10 +55,10 @@ def map_ranges(d: int, n: int) -> tuple[slice, slice]:
 
 
 def max_pool(volume: Tensor) -> Tensor:
-    """3x3 stride-2 max-pool (padding 1) of every correlation map of a (B, H1, W1, H2, W2) volume."""
-    b, h1, w1, h2, w2 = volume.shape
-    pooled = F.max_pool2d(volume.reshape(b, h1 * w1, h2, w2), 3, stride=2, padding=1)
-    return pooled.view(b, h1, w1, *pooled.shape[-2:])
+    """3x3 stride-2 max-pool (padding 1) of every correlation map of a (..., H2, W2) volume."""
+    h2, w2 = volume.shape[-2:]
+    pooled = F.max_pool2d(volume.reshape(-1, 1, h2, w2), 3, stride=2, padding=1)
+    return pooled.view(*volume.shape[:-2], *pooled.shape[-2:])
 
 
 def aggregate_reference(upper: Tensor, pooled: Tensor, level: int, weights: Tensor | None = None, first_row: int = 0) -> Tensor:
@@ -98,14 +98,15 @@ def aggregate_transpose_reference(grad_upper: Tensor, level: int, weights: Tenso
     return grad
 
 
-def border_norms(level: int, h1: int, w1: int, weights: Tensor | None, border_norm: float, eps: float) -> tuple[Tensor, Tensor]:
+def border_norms(
+    level: int, h1: int, w1: int, weights: Tensor | None, border_norm: float, eps: float, device: torch.device | None = None
+) -> tuple[Tensor, Tensor]:
     """Per-parent normalisers (UH1, UW1, 3, 3) for the first / inner / last rows and columns of the
     maps, and the parents' new weights (UH1, UW1) = eps + sum of their children's weights.
 
     A child shifted towards the top is missing on the first row, etc.; a border pixel is divided by
     k^(1 - border_norm) * n^border_norm, n = weights present there, k = all children's weights."""
     uh1, uw1 = parent_grid(level, h1, w1)
-    device = weights.device if weights is not None else None
     norms = torch.full((uh1, uw1, 3, 3), eps, device=device)
     child_weights = weights if weights is not None else torch.ones(h1, w1, device=device)
     for dy, dx in ROLES:

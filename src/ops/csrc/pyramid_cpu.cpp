@@ -121,27 +121,58 @@ void backtrack_kernel(const scalar_t* upper, scalar_t* lower, int B, int UH1, in
     }
 }
 
-// max over all N maps and each block x block tile, first maximum in (n, y, x) order
+// max over all N maps and each block x block tile, first maximum in (n, y, x) order: a tile's max
+// is computed first and searched for only when it beats the best so far
 template <typename scalar_t>
 void block_max_kernel(const scalar_t* volume, scalar_t* values, int64_t* indices, int64_t N, int H2, int W2, int block) {
     const int OH = H2 / block, OW = W2 / block;
 #pragma omp parallel for schedule(static) num_threads(at::get_num_threads())
-    for (int oy = 0; oy < OH; oy++) {
-        scalar_t* best = values + int64_t(oy) * OW;
-        int64_t* arg = indices + int64_t(oy) * OW;
-        for (int ox = 0; ox < OW; ox++) {
-            best[ox] = -std::numeric_limits<scalar_t>::infinity();
-            arg[ox] = int64_t(oy) * block * W2 + ox * block;
+    for (int64_t tile = 0; tile < int64_t(OH) * OW; tile++) {
+        const int ox = tile % OW, oy = tile / OW;
+        scalar_t best = -std::numeric_limits<scalar_t>::infinity();
+        int64_t arg = int64_t(oy) * block * W2 + ox * block;
+        for (int64_t n = 0; n < N; n++) {
+            const scalar_t* corner = volume + (n * H2 + oy * block) * W2 + ox * block;
+            scalar_t top = corner[0];
+            for (int y = 0; y < block; y++)
+                for (int x = 0; x < block; x++) top = std::max(top, corner[y * W2 + x]);
+            if (!(top > best)) continue;
+            best = top;
+            for (int i = 0; i < block * block; i++)
+                if (corner[(i / block) * W2 + i % block] == top) {
+                    arg = (n * H2 + oy * block + i / block) * W2 + ox * block + i % block;
+                    break;
+                }
         }
-        for (int64_t n = 0; n < N; n++)
-            for (int y = oy * block; y < (oy + 1) * block; y++) {
-                const int64_t row = (n * H2 + y) * W2;
-                for (int x = 0; x < OW * block; x++)
-                    if (volume[row + x] > best[x / block]) {
-                        best[x / block] = volume[row + x];
-                        arg[x / block] = row + x;
-                    }
+        values[tile] = best;
+        indices[tile] = arg;
+    }
+}
+
+// 3x3 stride-2 max-pool with padding 1 of every (H, W) map
+template <typename scalar_t>
+void max_pool_kernel(const scalar_t* input, scalar_t* output, int64_t N, int H, int W) {
+    const int PH = 1 + (H - 1) / 2, PW = 1 + (W - 1) / 2;
+#pragma omp parallel num_threads(at::get_num_threads())
+    {
+        std::vector<scalar_t> rowmax(W);
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < N; n++) {
+            const scalar_t* map = input + n * H * W;
+            scalar_t* out = output + n * PH * PW;
+            for (int py = 0; py < PH; py++) {
+                const int ya = std::max(2 * py - 1, 0), yb = std::min(2 * py + 1, H - 1);
+                std::copy(map + ya * W, map + (ya + 1) * W, rowmax.begin());
+                for (int y = ya + 1; y <= yb; y++)
+                    for (int x = 0; x < W; x++) rowmax[x] = std::max(rowmax[x], map[y * W + x]);
+                for (int px = 0; px < PW; px++) {
+                    const int xa = std::max(2 * px - 1, 0), xb = std::min(2 * px + 1, W - 1);
+                    scalar_t m = rowmax[xa];
+                    for (int x = xa + 1; x <= xb; x++) m = std::max(m, rowmax[x]);
+                    out[py * PW + px] = m;
+                }
             }
+        }
     }
 }
 
@@ -212,6 +243,20 @@ std::vector<torch::Tensor> block_max(torch::Tensor volume, int64_t block) {
     return {values, indices};
 }
 
+torch::Tensor max_pool(torch::Tensor volume) {
+    check_cpu(volume, "volume");
+    TORCH_CHECK(volume.dim() >= 2, "volume must end with (H, W)");
+    const int H = volume.size(-2), W = volume.size(-1);
+    auto sizes = volume.sizes().vec();
+    sizes[sizes.size() - 2] = 1 + (H - 1) / 2;
+    sizes[sizes.size() - 1] = 1 + (W - 1) / 2;
+    auto pooled = torch::empty(sizes, volume.options());
+    AT_DISPATCH_FLOATING_TYPES(volume.scalar_type(), "max_pool", [&] {
+        max_pool_kernel<scalar_t>(volume.data_ptr<scalar_t>(), pooled.data_ptr<scalar_t>(), volume.numel() / (int64_t(H) * W), H, W);
+    });
+    return pooled;
+}
+
 void merge_corres_(torch::Tensor accu, torch::Tensor corres, int64_t offset, torch::Tensor inv_trf, double max_dist,
                    int64_t step) {
     check_cpu(accu, "accu");
@@ -256,6 +301,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("aggregate_", &aggregate_, "pyramid aggregation: upper += weighted shifted pooled children (in place)");
     m.def("aggregate_transpose", &aggregate_transpose, "gradient of the pyramid aggregation w.r.t. the pooled children");
     m.def("backtrack_", &backtrack_, "top-down DeepMatching step (in place on the lower level)");
+    m.def("max_pool", &max_pool, "3x3 stride-2 max-pool (padding 1) of every map of a volume");
     m.def("block_max", &block_max, "max and argmax over all maps and block x block tiles (any size)");
     m.def("merge_corres_", &merge_corres_, "multi-scale merge of correspondences into an accumulator (in place)");
 }

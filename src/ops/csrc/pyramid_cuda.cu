@@ -1,7 +1,8 @@
 // CUDA kernels of the DeepMatching pyramid; each equals its PyTorch reference in
 // src/ops/pyramid_reference.py (same arithmetic in the same order; built with --fmad=false).
 #include <torch/extension.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAStream.h>
 #include <cuda.h>
 #include <cuda_runtime.h>
 
@@ -145,6 +146,20 @@ __global__ void block_max_kernel(const scalar_t* volume, scalar_t* values, int64
     indices[idx] = where;
 }
 
+// one thread per pooled pixel: 3x3 stride-2 max-pool with padding 1
+template <typename scalar_t>
+__global__ void max_pool_kernel(const scalar_t* input, scalar_t* output, int64_t N, int H, int W) {
+    const int PH = 1 + (H - 1) / 2, PW = 1 + (W - 1) / 2;
+    const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (idx >= N * PH * PW) return;
+    const int px = idx % PW, py = (idx / PW) % PH;
+    const scalar_t* map = input + (idx / (int64_t(PW) * PH)) * H * W;
+    scalar_t m = -std::numeric_limits<scalar_t>::infinity();
+    for (int y = max(2 * py - 1, 0); y <= min(2 * py + 1, H - 1); y++)
+        for (int x = max(2 * px - 1, 0); x <= min(2 * px + 1, W - 1); x++) m = map[y * W + x] > m ? map[y * W + x] : m;
+    output[idx] = m;
+}
+
 __global__ void merge_corres_kernel(float* accu, const float* corres, const float* m, int OH, int OW, int IH, int IW,
                                     int offset, float dmax2, int step) {
     const int64_t bin = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -182,7 +197,7 @@ void aggregate_(torch::Tensor upper, torch::Tensor pooled, c10::optional<torch::
     const int UH1 = upper.size(1), UW1 = upper.size(2);
     const int H1 = level == 1 ? UH1 - 1 : UH1, W1 = level == 1 ? UW1 - 1 : UW1;
     TORCH_CHECK(pooled.size(2) == W1 && first_row + pooled.size(1) <= H1, "pooled does not fit upper at this level");
-    auto stream = at::cuda::getCurrentCUDAStream();
+    auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND_HALF(upper.scalar_type(), "aggregate_", [&] {
         aggregate_kernel<scalar_t><<<blocks_for(upper.numel()), THREADS, 0, stream>>>(
             upper.data_ptr<scalar_t>(), pooled.data_ptr<scalar_t>(), weights ? weights->data_ptr<scalar_t>() : nullptr,
@@ -197,7 +212,7 @@ torch::Tensor aggregate_transpose(torch::Tensor grad_upper, c10::optional<torch:
     const int UH1 = grad_upper.size(1), UW1 = grad_upper.size(2);
     const int H1 = level == 1 ? UH1 - 1 : UH1, W1 = level == 1 ? UW1 - 1 : UW1;
     auto grad = torch::empty({grad_upper.size(0), H1, W1, grad_upper.size(3), grad_upper.size(4)}, grad_upper.options());
-    auto stream = at::cuda::getCurrentCUDAStream();
+    auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND_HALF(grad_upper.scalar_type(), "aggregate_transpose", [&] {
         aggregate_transpose_kernel<scalar_t><<<blocks_for(grad.numel()), THREADS, 0, stream>>>(
             grad.data_ptr<scalar_t>(), grad_upper.data_ptr<scalar_t>(),
@@ -218,7 +233,7 @@ void backtrack_(torch::Tensor upper, torch::Tensor lower, int64_t level, int64_t
     const int64_t children = lower.size(0) * lower.size(1) * lower.size(2);
     auto back = torch::empty({children, PH, PW}, lower.options());
     auto arg = torch::empty({children, PH, PW}, lower.options().dtype(torch::kInt8));
-    auto stream = at::cuda::getCurrentCUDAStream();
+    auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND_HALF(lower.scalar_type(), "backtrack_", [&] {
         backtrack_windows_kernel<scalar_t><<<blocks_for(back.numel()), THREADS, 0, stream>>>(
             upper.data_ptr<scalar_t>(), lower.data_ptr<scalar_t>(), back.data_ptr<scalar_t>(), arg.data_ptr<int8_t>(),
@@ -236,7 +251,7 @@ std::vector<torch::Tensor> block_max(torch::Tensor volume, int64_t block) {
     const int H2 = volume.size(1), W2 = volume.size(2);
     auto values = torch::empty({H2 / block, W2 / block}, volume.options());
     auto indices = torch::empty({H2 / block, W2 / block}, volume.options().dtype(torch::kInt64));
-    auto stream = at::cuda::getCurrentCUDAStream();
+    auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND_HALF(volume.scalar_type(), "block_max", [&] {
         block_max_kernel<scalar_t><<<blocks_for(values.numel()), THREADS, 0, stream>>>(
             volume.data_ptr<scalar_t>(), values.data_ptr<scalar_t>(), indices.data_ptr<int64_t>(), volume.size(0), H2,
@@ -244,6 +259,22 @@ std::vector<torch::Tensor> block_max(torch::Tensor volume, int64_t block) {
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return {values, indices};
+}
+
+torch::Tensor max_pool(torch::Tensor volume) {
+    check_cuda(volume, "volume");
+    const int H = volume.size(-2), W = volume.size(-1);
+    auto sizes = volume.sizes().vec();
+    sizes[sizes.size() - 2] = 1 + (H - 1) / 2;
+    sizes[sizes.size() - 1] = 1 + (W - 1) / 2;
+    auto pooled = torch::empty(sizes, volume.options());
+    auto stream = c10::cuda::getCurrentCUDAStream();
+    AT_DISPATCH_FLOATING_TYPES_AND_HALF(volume.scalar_type(), "max_pool", [&] {
+        max_pool_kernel<scalar_t><<<blocks_for(pooled.numel()), THREADS, 0, stream>>>(
+            volume.data_ptr<scalar_t>(), pooled.data_ptr<scalar_t>(), volume.numel() / (int64_t(H) * W), H, W);
+    });
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return pooled;
 }
 
 void merge_corres_(torch::Tensor accu, torch::Tensor corres, int64_t offset, torch::Tensor inv_trf, double max_dist,
@@ -255,7 +286,7 @@ void merge_corres_(torch::Tensor accu, torch::Tensor corres, int64_t offset, tor
                     inv_trf.scalar_type() == torch::kFloat,
                 "merge_corres_ works on float32 tensors");
     const float dmax2 = float(max_dist) * float(max_dist);
-    auto stream = at::cuda::getCurrentCUDAStream();
+    auto stream = c10::cuda::getCurrentCUDAStream();
     merge_corres_kernel<<<blocks_for(accu.size(0) * accu.size(1)), THREADS, 0, stream>>>(
         accu.data_ptr<float>(), corres.data_ptr<float>(), inv_trf.data_ptr<float>(), accu.size(0), accu.size(1),
         corres.size(0), corres.size(1), offset, dmax2, step);
@@ -266,6 +297,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("aggregate_", &aggregate_, "pyramid aggregation: upper += weighted shifted pooled children (in place)");
     m.def("aggregate_transpose", &aggregate_transpose, "gradient of the pyramid aggregation w.r.t. the pooled children");
     m.def("backtrack_", &backtrack_, "top-down DeepMatching step (in place on the lower level)");
+    m.def("max_pool", &max_pool, "3x3 stride-2 max-pool (padding 1) of every map of a volume");
     m.def("block_max", &block_max, "max and argmax over all maps and block x block tiles (any size)");
     m.def("merge_corres_", &merge_corres_, "multi-scale merge of correspondences into an accumulator (in place)");
 }

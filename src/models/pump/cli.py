@@ -1,0 +1,68 @@
+"""PUMP on one image pair from the command line, writing the reference's output format: an npz with
+`corres` rows [x1, y1, x2, y2, score, scale_rot_code] in original-image pixels.
+
+    python -m src.models.pump.cli --img1 a.jpg --img2 b.jpg --weights PUMP.pt --resize 512 --output out.npz
+
+Kept free of Lightning so that it starts fast (it is what bench/pump_matching.py times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from src.datamodules.image_io import read_image_array
+from src.models.convmixer import ConvMixer
+from src.models.pump.images import resize_max_side
+from src.models.pump.matcher import PumpMatcher, apply_affine
+from src.models.pump.output import save_corres
+from src.models.pump.single_scale import PyramidMatcher
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--img1", required=True)
+    parser.add_argument("--img2", required=True)
+    parser.add_argument("--weights", required=True, help="official PUMP checkpoint (a ConvMixer state_dict, e.g. PUMP.pt)")
+    parser.add_argument("--resize", type=int, default=512, help="longer side of both images before matching (0: keep)")
+    parser.add_argument("--output", required=True, help="npz written with key `corres`")
+    parser.add_argument("--levels", type=int, default=99)
+    parser.add_argument("--min-shape", type=int, default=5)
+    parser.add_argument("--nlpow", type=float, default=1.5)
+    parser.add_argument("--border", type=float, default=0.9)
+    parser.add_argument("--device", default="cpu")
+    return parser.parse_args(argv)
+
+
+def load_image(path: str, max_side: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(3, H, W) float image in [0, 1] resized like the reference, and its pixel -> original matrix."""
+    image = torch.from_numpy(read_image_array(path)).permute(2, 0, 1).contiguous()
+    image, back = resize_max_side(image, max_side)
+    return image.to(device).float() / 255, back
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    start = time.perf_counter()
+    descriptor = ConvMixer()
+    descriptor.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True), strict=True)
+    pyramid = PyramidMatcher(levels=args.levels, min_shape=args.min_shape, power=args.nlpow, border_norm=args.border)
+    matcher = PumpMatcher(descriptor.eval(), pyramid).to(device)
+    (image1, back1), (image2, back2) = (load_image(p, args.resize, device) for p in (args.img1, args.img2))
+    raw = matcher.raw(image1, image2)
+    corres = raw.reciprocal()
+    corres[:, 0:2] = apply_affine(back1, corres[:, 0:2])
+    corres[:, 2:4] = apply_affine(back2, corres[:, 2:4])
+    save_corres(Path(args.output), corres.cpu().numpy().astype(np.float32))
+    if device.type == "cuda":
+        print(f"peak_cuda_bytes={torch.cuda.max_memory_allocated()}")
+    print(f"{len(corres)} correspondences in {time.perf_counter() - start:.2f}s -> {args.output}")
+
+
+if __name__ == "__main__":
+    main()
