@@ -62,6 +62,10 @@ class ConvMixer(nn.Sequential):
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"ConvMixer expects (B, 3, H, W) images, got {tuple(images.shape)}")
         x = (images - self.mean) / self.std
+        if torch.is_grad_enabled():
+            # channels-last makes the CPU backward of the depthwise convolutions ~4x faster; inference
+            # keeps the default layout, which reproduces the reference's descriptors bit for bit
+            x = x.contiguous(memory_format=torch.channels_last)
         for layer in self:
             x = layer(x)
-        return F.normalize(x, dim=1)
+        return F.normalize(x, dim=1).contiguous()
