@@ -22,6 +22,7 @@ from src.ops import pyramid
 from src.ops.pyramid_reference import border_norms, normalise_borders, parent_grid
 
 CELL = 4  # image 1 is matched by 4x4 cells, image 2 densely
+MIN_CHUNK_CELLS = 64  # level-0 slices are computed for at least this many cells at once (see row_chunks)
 
 
 def cell_centres(height: int, width: int, device=None) -> Tensor:
@@ -89,11 +90,20 @@ class PyramidMatcher:
         return corr.view(1, part.shape[1], part.shape[2], h2, w2)
 
     def row_chunks(self, cells: Tensor, desc2: Tensor) -> tuple[list[slice], Tensor]:
-        """Cell-row slices of at most `chunk_bytes` of level 0 (at least one row) and a buffer for one."""
+        """Cell-row slices of about `chunk_bytes` of level 0 and a buffer for the largest.
+
+        Every slice holds at least MIN_CHUNK_CELLS cells (or all of them): BLAS computes products
+        with few rows through other kernels, whose rounding differs from the whole product's."""
         h1c, w1c = cells.shape[1:]
         per_row = w1c * desc2.shape[1] * desc2.shape[2]
-        step = max(1, self.chunk_bytes // max(per_row * desc2.element_size(), 1))
-        return [slice(r, min(r + step, h1c)) for r in range(0, h1c, step)], desc2.new_empty(min(step, h1c) * per_row)
+        min_rows = -(-MIN_CHUNK_CELLS // w1c)
+        step = max(min_rows, self.chunk_bytes // max(per_row * desc2.element_size(), 1))
+        starts = list(range(0, h1c, step))
+        if len(starts) > 1 and h1c - starts[-1] < min_rows:
+            starts.pop()
+        ends = starts[1:] + [h1c]
+        chunks = [slice(a, b) for a, b in zip(starts, ends)]
+        return chunks, desc2.new_empty(max(c.stop - c.start for c in chunks) * per_row)
 
     @torch.no_grad()
     def __call__(self, cells: Tensor, desc2: Tensor) -> RawCorrespondences:
