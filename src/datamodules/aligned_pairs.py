@@ -97,7 +97,7 @@ class AlignedRealPairs(PairDataset):
         if rng.random() < self.p_flip:
             corres = flip_corres(corres, image1.shape[1], image2.shape[1])
             image1, image2 = image1[:, ::-1], image2[:, ::-1]
-        crop0, crop1 = self.crops(image1, image2, corres, rng)
+        crop0, crop1, _ = self.crops(image1, image2, corres, rng)
         if self.noise > 0:
             crop1 = np.clip(crop1 + rng.normal(0, self.noise * 255, crop1.shape), 0, 255)
         size = torch.tensor([self.crop, self.crop])
@@ -112,21 +112,21 @@ class AlignedRealPairs(PairDataset):
             "scale1": torch.ones(2),
         }
 
-    def crops(self, image1: np.ndarray, image2: np.ndarray, corres: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """The two overlapping crop x crop windows (float RGB), black when nothing overlaps."""
+    def crops(self, image1: np.ndarray, image2: np.ndarray, corres: np.ndarray, rng: np.random.Generator):
+        """The two overlapping crop x crop windows (float RGB; black when nothing overlaps), the
+        windows ((rows, cols) slices of each image) and the quarter turns applied to crop 2."""
+        black = np.zeros((self.crop, self.crop, 3))
         if len(corres) == 0:
-            black = np.zeros((self.crop, self.crop, 3))
-            return black, black
+            return black, black, None
         scale, rotation = scale_rotation(corres, rng)
         jitter = float(np.exp(rng.uniform(-self.log_jitter, self.log_jitter)))
         windows = choose_windows(corres, scale, self.crop, image1.shape[:2], image2.shape[:2], rng, jitter=jitter)
         if windows is None:
-            black = np.zeros((self.crop, self.crop, 3))
-            return black, black
+            return black, black, None
         (rows1, cols1), (rows2, cols2) = windows
         crop1 = cv2.resize(np.ascontiguousarray(image1[rows1, cols1]), (self.crop, self.crop), interpolation=cv2.INTER_AREA)
         crop2 = cv2.resize(np.ascontiguousarray(image2[rows2, cols2]), (self.crop, self.crop), interpolation=cv2.INTER_AREA)
         turns = dominant_quarter_turns(rotation)
         if turns:
             crop2 = np.rot90(crop2, k=turns)  # the reference's rotate_img_90 by 90 * turns degrees
-        return crop1.astype(np.float64), np.ascontiguousarray(crop2).astype(np.float64)
+        return crop1.astype(np.float64), np.ascontiguousarray(crop2).astype(np.float64), (windows, turns)
