@@ -19,7 +19,10 @@ from src.datamodules.image_io import read_image_array
 from src.models.convmixer import ConvMixer
 from src.models.pump.images import resize_max_side
 from src.models.pump.matcher import PumpMatcher, apply_affine
+from src.models.pump.multi_scale import MultiScalePump
 from src.models.pump.output import save_corres
+from src.models.pump.post_filter import densify, filter_corres
+from src.models.pump.recursive import RecursivePump
 from src.models.pump.single_scale import PyramidMatcher
 
 
@@ -34,6 +37,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--min-shape", type=int, default=5)
     parser.add_argument("--nlpow", type=float, default=1.5)
     parser.add_argument("--border", type=float, default=0.9)
+    parser.add_argument("--mode", choices=("single", "multi", "recursive"), default="single")
+    parser.add_argument("--max-scale", type=float, default=4.0, help="multi: scales 2^(i/2) in [1/max, max]")
+    parser.add_argument("--max-rot", type=float, default=0.0, help="multi: rotations in 45-degree steps within +-max")
+    parser.add_argument("--fine-size", type=int, default=512, help="recursive: tile size (the coarse size is --resize)")
+    parser.add_argument("--post-filter", action="store_true", help="keep connected components of > 50 consistent matches")
+    parser.add_argument("--densify", action="store_true", help="write dense rows [x1, y1, x2, y2] on image 1's original grid")
     parser.add_argument("--device", default="cpu")
     return parser.parse_args(argv)
 
@@ -53,12 +62,23 @@ def main(argv: list[str] | None = None) -> None:
     descriptor.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True), strict=True)
     pyramid = PyramidMatcher(levels=args.levels, min_shape=args.min_shape, power=args.nlpow, border_norm=args.border)
     matcher = PumpMatcher(descriptor.eval(), pyramid).to(device)
-    (image1, back1), (image2, back2) = (load_image(p, args.resize, device) for p in (args.img1, args.img2))
-    raw = matcher.raw(image1, image2)
-    corres = raw.reciprocal()
-    corres[:, 0:2] = apply_affine(back1, corres[:, 0:2])
-    corres[:, 2:4] = apply_affine(back2, corres[:, 2:4])
-    save_corres(Path(args.output), corres.cpu().numpy().astype(np.float32))
+    if args.mode == "recursive":  # the reference's recursive script: images at full size, --resize = coarse size
+        (image1, back1), (image2, back2) = (load_image(p, 0, device) for p in (args.img1, args.img2))
+        corres = RecursivePump(matcher, coarse_size=args.resize, fine_size=args.fine_size)(image1, image2)
+    else:
+        (image1, back1), (image2, back2) = (load_image(p, args.resize, device) for p in (args.img1, args.img2))
+        corres = matcher(image1, image2) if args.mode == "single" else MultiScalePump(matcher, max_scale=args.max_scale, max_rot=args.max_rot)(image1, image2)
+    corres = corres.double().cpu().numpy()
+    if args.post_filter:
+        corres = filter_corres(corres)
+    corres[:, 0:2] = apply_affine(back1, torch.from_numpy(corres[:, 0:2])).numpy()
+    corres[:, 2:4] = apply_affine(back2, torch.from_numpy(corres[:, 2:4])).numpy()
+    if args.densify:
+        height, width = read_image_array(args.img1).shape[:2]
+        dense, _ = densify(corres[:, 0:2], corres[:, 2:4], height, width)
+        ys, xs = np.mgrid[0:height, 0:width]
+        corres = np.concatenate([np.stack([xs, ys], -1).reshape(-1, 2), dense.reshape(-1, 2)], 1)
+    save_corres(Path(args.output), corres)
     if device.type == "cuda":
         print(f"peak_cuda_bytes={torch.cuda.max_memory_allocated()}")
     print(f"{len(corres)} correspondences in {time.perf_counter() - start:.2f}s -> {args.output}")
