@@ -17,16 +17,11 @@ from src.losses.pixel_ap import NeighbourSampler, PixelAPLoss
 from src.matches import Matches
 from src.models.convmixer import ConvMixer
 from src.models.pump.images import max_side_shape, scaling
-from src.models.pump.matcher import PumpMatcher, apply_affine
-from src.models.pump.multi_scale import MultiScalePump
+from src.models.pump.matcher import apply_affine
+from src.models.pump.modes import MODES, make_matcher
 from src.models.pump.output import save_corres
 from src.models.pump.post_filter import densify, filter_corres
-from src.models.pump.recursive import RecursivePump
-from src.models.pump.single_scale import PyramidMatcher
 from src.modules.base import MatchingModule
-
-MODES = ("single", "multi", "recursive")
-
 
 class PUMP(MatchingModule):
     """Config groups (conf/model/pump.yaml holds the paper's values):
@@ -85,37 +80,17 @@ class PUMP(MatchingModule):
         return {"total": total, "ap": ap.detach(), "dm": dm.detach()}
 
     # --- matching -------------------------------------------------------------------------
-    def matcher(self) -> PumpMatcher:
-        m = self.matching
-        pyramid = PyramidMatcher(
-            levels=m.get("levels", 99), min_shape=m.get("min_shape", 5), power=m.get("power", 1.5),
-            border_norm=m.get("border_norm", 0.9), chunk_bytes=int(m.get("chunk_mb", 16) * 2**20),
-        )  # fmt: skip
-        return PumpMatcher(self.net, pyramid)
-
     def match_pair(self, image0: Tensor, image1: Tensor) -> Tensor:
         """(N, 6) [x0, y0, x1, y1, score, code] between two (3, H, W) images, in their pixels."""
-        m = self.matching
         inputs, backs = [], []
         for image in (image0, image1):
             height, width = image.shape[-2:]
-            new = max_side_shape(height, width, int(m["resize"]))
+            new = max_side_shape(height, width, int(self.matching["resize"]))
             if new != (height, width):
                 image = F.interpolate(image[None], size=new, mode="area")[0]
             inputs.append(image)
             backs.append(scaling(new[1] / width, new[0] / height))
-        matcher = self.matcher()
-        if m["mode"] == "single":
-            corres = matcher(*inputs)
-        elif m["mode"] == "multi":
-            corres = MultiScalePump(
-                matcher, max_scale=m.get("max_scale", 4.0), max_rot=m.get("max_rot", 0.0), rot_step=m.get("rot_step", 45), levels=m.get("ms_levels", 0)
-            )(*inputs)
-        else:
-            corres = RecursivePump(
-                matcher, coarse_size=m.get("coarse_size", 512), fine_size=m.get("fine_size", 512), overlap=m.get("overlap", 0.5),
-                score_thr=m.get("score_thr", 1.0), fast_thr=m.get("fast_thr", 0.1),
-            )(*inputs)  # fmt: skip
+        corres = make_matcher(self.net, self.matching)(*inputs)
         if self.post["enabled"] and len(corres):
             kept = filter_corres(corres.double().cpu().numpy(), self.post["locality"], self.post["min_cc_size"])
             corres = torch.from_numpy(kept).to(corres)
@@ -138,7 +113,7 @@ class PUMP(MatchingModule):
                 warps.append(warp)
                 certainties.append(inside)
         out = Matches.concat(parts)
-        out.extras["scale_rot_code"] = torch.cat([p.extras["scale_rot_code"] for p in parts])
+        out.extras["scale_rot_code"] = torch.cat([p.extras["scale_rot_code"] for p in parts])  # concat keeps no extras
         if warps:
             out.warp, out.certainty = torch.stack(warps), torch.stack(certainties)
         return out

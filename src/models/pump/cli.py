@@ -18,12 +18,10 @@ import torch
 from src.datamodules.image_io import read_image_array
 from src.models.convmixer import ConvMixer
 from src.models.pump.images import resize_max_side
-from src.models.pump.matcher import PumpMatcher, apply_affine
-from src.models.pump.multi_scale import MultiScalePump
+from src.models.pump.matcher import apply_affine
+from src.models.pump.modes import MODES, make_matcher
 from src.models.pump.output import save_corres
 from src.models.pump.post_filter import densify, filter_corres
-from src.models.pump.recursive import RecursivePump
-from src.models.pump.single_scale import PyramidMatcher
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--min-shape", type=int, default=5)
     parser.add_argument("--nlpow", type=float, default=1.5)
     parser.add_argument("--border", type=float, default=0.9)
-    parser.add_argument("--mode", choices=("single", "multi", "recursive"), default="single")
+    parser.add_argument("--mode", choices=MODES, default="single")
     parser.add_argument("--max-scale", type=float, default=4.0, help="multi: scales 2^(i/2) in [1/max, max]")
     parser.add_argument("--max-rot", type=float, default=0.0, help="multi: rotations in 45-degree steps within +-max")
     parser.add_argument("--fine-size", type=int, default=512, help="recursive: tile size (the coarse size is --resize)")
@@ -60,14 +58,14 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     descriptor = ConvMixer()
     descriptor.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True), strict=True)
-    pyramid = PyramidMatcher(levels=args.levels, min_shape=args.min_shape, power=args.nlpow, border_norm=args.border)
-    matcher = PumpMatcher(descriptor.eval(), pyramid).to(device)
-    if args.mode == "recursive":  # the reference's recursive script: images at full size, --resize = coarse size
-        (image1, back1), (image2, back2) = (load_image(p, 0, device) for p in (args.img1, args.img2))
-        corres = RecursivePump(matcher, coarse_size=args.resize, fine_size=args.fine_size)(image1, image2)
-    else:
-        (image1, back1), (image2, back2) = (load_image(p, args.resize, device) for p in (args.img1, args.img2))
-        corres = matcher(image1, image2) if args.mode == "single" else MultiScalePump(matcher, max_scale=args.max_scale, max_rot=args.max_rot)(image1, image2)
+    matching = {
+        "mode": args.mode, "levels": args.levels, "min_shape": args.min_shape, "power": args.nlpow, "border_norm": args.border,
+        "max_scale": args.max_scale, "max_rot": args.max_rot, "coarse_size": args.resize, "fine_size": args.fine_size,
+    }  # fmt: skip
+    matcher = make_matcher(descriptor.eval().to(device), matching)
+    # the recursive mode works on the full images (--resize is its coarse size), as the reference's script
+    (image1, back1), (image2, back2) = (load_image(p, 0 if args.mode == "recursive" else args.resize, device) for p in (args.img1, args.img2))
+    corres = matcher(image1, image2)
     corres = corres.double().cpu().numpy()
     if args.post_filter:
         corres = filter_corres(corres)
