@@ -9,6 +9,8 @@ Kept free of Lightning so that it starts fast (it is what bench/pump_matching.py
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import time
 from pathlib import Path
 
@@ -21,7 +23,6 @@ from src.models.pump.images import resize_max_side
 from src.models.pump.matcher import apply_affine
 from src.models.pump.modes import MODES, make_matcher
 from src.models.pump.output import save_corres
-from src.models.pump.post_filter import densify, filter_corres
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,8 +53,17 @@ def load_image(path: str, max_side: int, device: torch.device) -> tuple[torch.Te
     return image.to(device).float() / 255, back
 
 
+def return_freed_memory() -> None:
+    """Make glibc give large freed blocks back to the OS at once (a fixed 128 kB mmap threshold):
+    the descriptor network's freed activations would otherwise stay in the heap under the pyramid."""
+    libc = ctypes.util.find_library("c")
+    if libc and hasattr(ctypes.CDLL(libc), "mallopt"):
+        ctypes.CDLL(libc).mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    return_freed_memory()
     device = torch.device(args.device)
     start = time.perf_counter()
     descriptor = ConvMixer()
@@ -67,6 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     (image1, back1), (image2, back2) = (load_image(p, 0 if args.mode == "recursive" else args.resize, device) for p in (args.img1, args.img2))
     corres = matcher(image1, image2)
     corres = corres.double().cpu().numpy()
+    if args.post_filter or args.densify:
+        from src.models.pump.post_filter import densify, filter_corres  # scipy: imported only when needed
     if args.post_filter:
         corres = filter_corres(corres)
     corres[:, 0:2] = apply_affine(back1, torch.from_numpy(corres[:, 0:2])).numpy()
