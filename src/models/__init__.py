@@ -1,0 +1,1 @@
+"""Networks and matching algorithms shared by the methods (no Lightning here)."""
