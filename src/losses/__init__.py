@@ -1,0 +1,1 @@
+"""Training losses as small nn.Modules with the papers' defaults."""
