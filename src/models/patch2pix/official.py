@@ -13,6 +13,7 @@ from __future__ import annotations
 from argparse import Namespace
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -26,12 +27,20 @@ class OfficialCheckpointError(ValueError):
     """An official file does not have the expected format or does not fit the configured network."""
 
 
+def allowed_globals() -> list:
+    """What the official files pickle besides tensors: argparse.Namespace (regressor_config) and numpy float scalars
+    (best_vals), under numpy 1 and numpy 2 names."""
+    scalar = np._core.multiarray.scalar
+    dtypes = [type(np.dtype(name)) for name in ("float64", "float32", "int64", "int32", "bool")]
+    return [Namespace, scalar, (scalar, "numpy.core.multiarray.scalar"), np.dtype, *dtypes]
+
+
 def read_official(path: str | Path) -> dict:
-    """torch.load of an official file (pickled argparse.Namespace allowed, nothing else executable)."""
+    """torch.load of an official file with weights_only=True (only the globals above are unpickled)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such official checkpoint '{path}'")
-    with torch.serialization.safe_globals([Namespace]):
+    with torch.serialization.safe_globals(allowed_globals()):
         content = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(content, dict):
         raise OfficialCheckpointError(f"{path}: expected a dict, got {type(content).__name__}")

@@ -1,7 +1,7 @@
 // Conv4d on the GPU ('same' zero padding, stride 1, odd kernel S): one thread per output element for the forward
 // pass (and, with the flipped weight, for the input gradient); one block per weight element for its gradient.
 #include "ops4d.h"
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 
 namespace {
@@ -93,7 +93,7 @@ at::Tensor conv4d_forward_cuda(const at::Tensor& input, const at::Tensor& weight
   const int threads = 256;
   const int64_t blocks = (total + threads - 1) / threads;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv4d_forward_cuda", [&] {
-    forward_kernel<scalar_t><<<blocks, threads, 0, at::cuda::getCurrentCUDAStream()>>>(
+    forward_kernel<scalar_t><<<blocks, threads, 0, c10::cuda::getCurrentCUDAStream()>>>(
         x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), has_bias ? b.data_ptr<scalar_t>() : nullptr,
         out.data_ptr<scalar_t>(), s, total);
   });
@@ -109,7 +109,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv4d_backward_cuda(const at::Te
   auto grad_weight = at::empty_like(w);
   const int threads = 256;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv4d_backward_cuda", [&] {
-    weight_gradient_kernel<scalar_t><<<w.numel(), threads, threads * sizeof(scalar_t), at::cuda::getCurrentCUDAStream()>>>(
+    weight_gradient_kernel<scalar_t><<<w.numel(), threads, threads * sizeof(scalar_t), c10::cuda::getCurrentCUDAStream()>>>(
         g.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), grad_weight.data_ptr<scalar_t>(), s);
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();

@@ -1,6 +1,6 @@
 // 4-D correlation on the GPU: a shared-memory tiled product out[b, p0, p1] = sum_c feat0[b, c, p0] * feat1[b, c, p1].
 #include "ops4d.h"
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 
 namespace {
@@ -40,7 +40,7 @@ at::Tensor correlation4d_forward_cuda(const at::Tensor& feat0, const at::Tensor&
   auto out = at::empty({B, 1, f0.size(2), f0.size(3), f1.size(2), f1.size(3)}, f0.options());
   const dim3 threads(kTile, kTile), blocks((N1 + kTile - 1) / kTile, (N0 + kTile - 1) / kTile, B);
   AT_DISPATCH_FLOATING_TYPES(f0.scalar_type(), "correlation4d_forward_cuda", [&] {
-    correlate_kernel<scalar_t><<<blocks, threads, 0, at::cuda::getCurrentCUDAStream()>>>(
+    correlate_kernel<scalar_t><<<blocks, threads, 0, c10::cuda::getCurrentCUDAStream()>>>(
         f0.data_ptr<scalar_t>(), f1.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), C, N0, N1);
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();

@@ -1,7 +1,7 @@
 // 4-D max-pool on the GPU, one thread per pooled cell; the window index (i, j, k, l order, first maximum wins)
 // is kept as uint8 for the backward pass and for relocalising matches.
 #include "ops4d.h"
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 
 namespace {
@@ -62,7 +62,7 @@ std::tuple<at::Tensor, at::Tensor> maxpool4d_forward_cuda(const at::Tensor& inpu
   const int threads = 256;
   const int64_t blocks = (total + threads - 1) / threads;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "maxpool4d_forward_cuda", [&] {
-    pool_kernel<scalar_t><<<blocks, threads, 0, at::cuda::getCurrentCUDAStream()>>>(
+    pool_kernel<scalar_t><<<blocks, threads, 0, c10::cuda::getCurrentCUDAStream()>>>(
         x.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), index.data_ptr<uint8_t>(), d, total);
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -78,7 +78,7 @@ at::Tensor maxpool4d_backward_cuda(const at::Tensor& grad, const at::Tensor& ind
   const int threads = 256;
   const int64_t blocks = (total + threads - 1) / threads;
   AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "maxpool4d_backward_cuda", [&] {
-    unpool_kernel<scalar_t><<<blocks, threads, 0, at::cuda::getCurrentCUDAStream()>>>(
+    unpool_kernel<scalar_t><<<blocks, threads, 0, c10::cuda::getCurrentCUDAStream()>>>(
         g.data_ptr<scalar_t>(), idx.data_ptr<uint8_t>(), gin.data_ptr<scalar_t>(), d, total);
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
