@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
@@ -51,8 +52,11 @@ class Benchmark(nn.Module):
         """Extra group of a pair besides "all" (None: only "all")."""
         return None
 
-    def update(self, batch: dict, matches: Matches) -> list[dict[str, Any]]:
-        """Score every pair of the batch; return and keep their per-pair records."""
+    def update(self, batch: dict, matches: Matches, module: Any = None) -> list[dict[str, Any]]:
+        """Score every pair of the batch; return and keep their per-pair records.
+
+        `module` (the MatchingModule that produced `matches`) is used by protocols that transfer
+        ground-truth query points through `module.transfer` (sparse-GT benchmarks); others ignore it."""
         records = []
         for b in range(batch["image0"].shape[0]):
             records.append(self.score_pair(batch, b, matches.pair(b)))
@@ -73,7 +77,10 @@ class Benchmark(nn.Module):
         """Flat dict of aggregated metrics (synced across ranks)."""
         out: dict[str, float] = {}
         for group, metrics in self.groups.items():
-            if metrics["num_pairs"].compute()["num_pairs"] == 0 and group != "all":
+            with warnings.catch_warnings():  # an empty group is expected (e.g. no 'i' pairs); the count is synced
+                warnings.filterwarnings("ignore", message=".*called before the ``update`` method")
+                empty = metrics["num_pairs"].compute()["num_pairs"] == 0
+            if empty and group != "all":
                 continue
             prefix = "" if group == "all" else f"{group}/"
             for metric in metrics.values():

@@ -10,13 +10,15 @@ from torch import nn
 
 from src.benchmarks.base import Benchmark
 from src.geometry.homography import corner_error, estimate_homography, symmetric_transfer_error, transfer_error
-from src.geometry.scaling import homography_to_original, to_original
+from src.datamodules.resize import ResizePolicy
+from src.geometry.scaling import homography_to_original, homography_to_resized, to_original, to_resized
 from src.matches import Matches
 from src.metrics import ErrorAUC, MeanValue, ThresholdAccuracy
 
 
 class HomographyBenchmark(Benchmark):
-    """Scores matches against a known homography, in original-image pixels.
+    """Scores matches against a known homography, in original-image pixels or, with `error_frame`, in
+    the frame that resize policy gives each original image (e.g. short side 480, glue-factory).
 
     - mma@t (t = 1..10): per pair, the fraction of matches with one-directional error ||H p0 - p1||
       <= t (the D2-Net protocol), then averaged over pairs.
@@ -40,8 +42,10 @@ class HomographyBenchmark(Benchmark):
         ransac_max_iters: int = 2000,
         ransac_confidence: float = 0.995,
         seed: int = 0,
+        error_frame: ResizePolicy | None = None,
         extra_spec: dict[str, Any] | None = None,
     ) -> None:
+        self.error_frame = error_frame
         self.mma_thresholds = list(mma_thresholds)
         self.precision_thresholds = list(precision_thresholds)
         self.homography_thresholds = list(homography_thresholds)
@@ -52,7 +56,8 @@ class HomographyBenchmark(Benchmark):
             "dataset": name,
             "split": split,
             "resize": resize,
-            "pixel_convention": "pixel centres at integer coordinates; errors in original-image pixels",
+            "pixel_convention": "pixel centres at integer coordinates; a resize by s maps x to (x + 0.5) * s - 0.5",
+            "error_frame": "original image pixels" if error_frame is None else {"resize": error_frame.describe()},
             "mma": {"thresholds": self.mma_thresholds, "error": "||H p0 - p1|| in image 1 (one-directional, D2-Net)"},
             "prec_sym": {"thresholds": self.precision_thresholds, "error": "mean of forward and backward transfer errors"},
             "homography": {
@@ -88,10 +93,16 @@ class HomographyBenchmark(Benchmark):
         H = homography_to_original(batch["H_0to1"][b].double().cpu(), scale0, scale1)
         kpts0 = to_original(matches.kpts0.double().cpu(), scale0)
         kpts1 = to_original(matches.kpts1.double().cpu(), scale1)
+        height, width = (int(v) for v in batch["size0"][b])
+        if self.error_frame is not None:
+            frame0 = self.error_frame.scale(height, width)
+            frame1 = self.error_frame.scale(*(int(v) for v in batch["size1"][b]))
+            H = homography_to_resized(H, frame0, frame1)
+            kpts0, kpts1 = to_resized(kpts0, frame0), to_resized(kpts1, frame1)
+            height, width = self.error_frame.output_size(height, width)
         one_way = transfer_error(H, kpts0, kpts1)
         symmetric = symmetric_transfer_error(H, kpts0, kpts1)
         H_est = estimate_homography(kpts0, kpts1, **self.ransac)
-        height, width = (int(v) for v in batch["size0"][b])
         h_error = corner_error(H_est, H, height, width)
         for metrics in self.metrics_for(name):
             metrics["mma"].update(one_way)

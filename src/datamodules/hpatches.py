@@ -1,53 +1,25 @@
-"""HPatches (hpatches-sequences-release layout): pairs (1, k) of each sequence with the official H_1_k."""
+"""HPatches: pairs (1, k) of each sequence with the official H_1_k, in the release or GCM layout."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from src.benchmarks.homography import HomographyBenchmark
 from src.datamodules.base import PairDataModule
+from src.datamodules.catalog import get as catalog_entry
 from src.datamodules.errors import DatasetNotFoundError, UnreadableFileError
+from src.datamodules.hpatches_layout import LARGE_SEQUENCES, Sequence, detect_layout, find_sequences, read_homography
 from src.datamodules.image_io import read_image
 from src.datamodules.pair_dataset import PairDataset
 from src.datamodules.resize import ResizePolicy
 from src.geometry.scaling import homography_to_resized
 
-LARGE_SEQUENCES = (
-    "i_contruction", "i_crownnight", "i_dc", "i_pencils", "i_whitebuilding", "v_artisans", "v_astronautis", "v_talent",
-)  # fmt: skip
-IMAGE_EXTENSIONS = (".ppm", ".png", ".jpg")
-LAYOUT = """\
-<root>/                      (hpatches-sequences-release)
-  i_ajuntament/ 1.ppm ... 6.ppm  H_1_2 ... H_1_6     (illumination sequences, prefix i_)
-  v_abstract/   1.ppm ... 6.ppm  H_1_2 ... H_1_6     (viewpoint sequences, prefix v_)
-  ...
-H_1_k: 3 lines of 3 numbers, mapping pixels of 1.ppm to pixels of k.ppm."""
-HOW_TO_GET = """\
-Download hpatches-sequences-release.tar.gz (about 1.3 GB) from
-  http://icvl.ee.ic.ac.uk/vbalnt/hpatches/hpatches-sequences-release.tar.gz
-  (mirror: https://huggingface.co/datasets/vbalnt/hpatches) and extract it: tar xzf hpatches-sequences-release.tar.gz"""
-
-
-def read_homography(path: Path) -> torch.Tensor:
-    """A 3x3 homography from a whitespace-separated text file; names the file when malformed."""
-    try:
-        H = np.loadtxt(path, dtype=np.float64)
-    except (OSError, ValueError) as error:
-        raise UnreadableFileError(path, f"not a 3x3 homography ({error})") from error
-    if H.shape != (3, 3):
-        raise UnreadableFileError(path, f"expected 3x3 numbers, found shape {H.shape}")
-    return torch.from_numpy(H)
-
-
-def find_image(folder: Path, index: int) -> Path:
-    for extension in IMAGE_EXTENSIONS:
-        candidate = folder / f"{index}{extension}"
-        if candidate.is_file():
-            return candidate
-    raise UnreadableFileError(folder / f"{index}.ppm", "no such image (tried .ppm, .png, .jpg)")
+RESOLUTIONS = {
+    "original": None,  # errors in original pixels (D2-Net / image-matching-toolbox at full resolution)
+    "short480": ResizePolicy("short", 480),  # errors in the short-side-480 frame (glue-factory, LightGlue)
+}
 
 
 class HPatchesPairs(PairDataset):
@@ -55,17 +27,21 @@ class HPatchesPairs(PairDataset):
 
     def __init__(self, root: str | Path, subset: str, exclude_large: bool, resize: ResizePolicy) -> None:
         self.root = Path(root)
+        entry = catalog_entry("hpatches")
         if not self.root.is_dir():
-            raise DatasetNotFoundError("HPatches", self.root, LAYOUT, HOW_TO_GET)
-        sequences = sorted(p for p in self.root.iterdir() if p.is_dir() and p.name[:2] in ("i_", "v_"))
+            raise DatasetNotFoundError("HPatches", self.root, entry.layout, entry.how_to_get)
+        sequences = find_sequences(self.root)
         if not sequences:
-            raise DatasetNotFoundError("HPatches", self.root, LAYOUT, HOW_TO_GET, problem="has no i_*/v_* sequence folders")
+            raise DatasetNotFoundError(
+                "HPatches", self.root, entry.layout, entry.how_to_get, problem="has no i_*/v_* sequence folders"
+            )
         if exclude_large:
             sequences = [s for s in sequences if s.name not in LARGE_SEQUENCES]
         if subset != "all":
             sequences = [s for s in sequences if s.name.startswith(f"{subset}_")]
-        self.pairs = [
-            (sequence, k) for sequence in sequences for k in range(2, 7) if (sequence / f"H_1_{k}").is_file()
+        self.layout = detect_layout(self.root)
+        self.pairs: list[tuple[Sequence, int]] = [
+            (sequence, k) for sequence in sequences for k in range(2, 7) if sequence.homography_path(k).is_file()
         ]
         self.resize = resize
 
@@ -77,9 +53,9 @@ class HPatchesPairs(PairDataset):
 
     def __getitem__(self, index: int) -> dict:
         sequence, k = self.pairs[index]
-        image0 = read_image(find_image(sequence, 1))
-        image1 = read_image(find_image(sequence, k))
-        H = read_homography(sequence / f"H_1_{k}")
+        image0 = read_image(self._existing(sequence.image_path(1)))
+        image1 = read_image(self._existing(sequence.image_path(k)))
+        H = torch.from_numpy(read_homography(sequence.homography_path(k)))
         size0, size1 = torch.tensor(image0.shape[-2:]), torch.tensor(image1.shape[-2:])
         image0, scale0 = self.resize(image0)
         image1, scale1 = self.resize(image1)
@@ -94,11 +70,19 @@ class HPatchesPairs(PairDataset):
             "scale1": scale1,
         }
 
+    @staticmethod
+    def _existing(path: Path) -> Path:
+        if not path.is_file():
+            raise UnreadableFileError(path, "no such image (tried .ppm, .png, .jpg)")
+        return path
+
 
 class HPatchesDataModule(PairDataModule):
     """`data=hpatches`: an evaluation benchmark (val and test are the same pairs; no train split).
 
     subset: all | i | v.  exclude_large drops the 8 large sequences (108 sequences, 540 pairs remain).
+    resolution: the frame errors are measured in, `original` or `short480`.  resize: what the model
+    sees; null follows the resolution (none for original, short side 480 for short480).
     """
 
     name = "hpatches"
@@ -108,6 +92,7 @@ class HPatchesDataModule(PairDataModule):
         root: str,
         subset: str = "all",
         exclude_large: bool = True,
+        resolution: str = "original",
         resize: dict | None = None,
         ransac_threshold: float = 2.0,
         **loader_kwargs,
@@ -115,10 +100,16 @@ class HPatchesDataModule(PairDataModule):
         super().__init__(**loader_kwargs)
         if subset not in ("all", "i", "v"):
             raise ValueError(f"data.subset must be one of all, i, v; got '{subset}'")
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"data.resolution must be one of {', '.join(RESOLUTIONS)}; got '{resolution}'")
         self.root = root
         self.subset = subset
         self.exclude_large = exclude_large
-        self.resize = ResizePolicy(**(resize or {}))
+        self.resolution = resolution
+        if resize is None:
+            self.resize = RESOLUTIONS[resolution] or ResizePolicy()
+        else:
+            self.resize = ResizePolicy(**resize)
         self.ransac_threshold = ransac_threshold
 
     def make_dataset(self, split: str) -> HPatchesPairs:
@@ -136,7 +127,12 @@ class HPatchesDataModule(PairDataModule):
             groups=groups,
             group_of=_sequence_type if self.subset == "all" else None,
             ransac_threshold=self.ransac_threshold,
-            extra_spec={"exclude_large": self.exclude_large, "excluded": list(LARGE_SEQUENCES) if self.exclude_large else []},
+            error_frame=RESOLUTIONS[self.resolution],
+            extra_spec={
+                "resolution": self.resolution,
+                "exclude_large": self.exclude_large,
+                "excluded": list(LARGE_SEQUENCES) if self.exclude_large else [],
+            },
         )
 
 

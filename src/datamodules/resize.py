@@ -40,6 +40,11 @@ class ResizePolicy:
         d = self.divisible_by
         return max(d, h // d * d), max(d, w // d * d)
 
+    def scale(self, height: int, width: int) -> Tensor:
+        """(sx, sy) = resized / original for an image of this size."""
+        h, w = self.output_size(height, width)
+        return torch.tensor([w / width, h / height], dtype=torch.float64)
+
     def __call__(self, image: Tensor) -> tuple[Tensor, Tensor]:
         """Resize a 3 x H x W image; return it with its scale (sx, sy)."""
         height, width = image.shape[-2:]

@@ -49,3 +49,12 @@ def homography_to_original(H: Tensor, scale0: Tensor, scale1: Tensor) -> Tensor:
 def intrinsics_to_resized(K: Tensor, scale: Tensor) -> Tensor:
     """Camera matrix of the resized image (pixel-centre convention)."""
     return resize_matrix(scale).to(K) @ K
+
+
+def intrinsics_corner_to_centre(K: Tensor) -> Tensor:
+    """Camera matrix from the pixel-corner convention (COLMAP: the top-left corner is (0, 0), so pixel
+    centres sit at +0.5) to corrlab's pixel-centre convention: the principal point moves by -0.5."""
+    out = K.clone()
+    out[..., 0, 2] -= 0.5
+    out[..., 1, 2] -= 0.5
+    return out

@@ -53,13 +53,15 @@ class MatchingModule(L.LightningModule):
         raise NotImplementedError(f"{type(self).__name__} has no official checkpoint format")
 
     # --- query-point transfer ---------------------------------------------------------------
-    def transfer(self, batch: dict, query_kpts0: Tensor) -> Tensor:
+    def transfer(self, batch: dict, query_kpts0: Tensor, matches: Matches | None = None) -> Tensor:
         """Image-1 positions (B, Q, 2) of query points (B, Q, 2) of image 0, in batch pixels.
 
         Dense methods read their warp (bilinear); sparse methods take the match whose image-0 point
         is nearest to the query and shift by its displacement.  NaN where a pair has no match.
+        `matches` (this module's output for `batch`) avoids matching the batch a second time.
         """
-        matches = self.match(batch)
+        if matches is None:
+            matches = self.match(batch)
         if matches.warp is not None:
             return sample_warp(matches.warp, query_kpts0)
         out = torch.full_like(query_kpts0, float("nan"))
@@ -89,7 +91,7 @@ class MatchingModule(L.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> Matches:
         matches = self.match(batch)
         if self.val_benchmark is not None:
-            self.val_benchmark.update(batch, matches)
+            self.val_benchmark.update(batch, matches, self)
         return matches
 
     def on_validation_epoch_end(self) -> None:

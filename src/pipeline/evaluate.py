@@ -83,7 +83,7 @@ def evaluate(cfg: DictConfig) -> dict:
         for batch in loader:
             batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
             matches = module.match(batch)
-            records += benchmark.update(batch, matches)
+            records += benchmark.update(batch, matches, module)
             if len(records) <= cfg.num_figures:
                 pair = matches.pair(0)
                 draw_matches(

@@ -1,0 +1,1 @@
+"""Training pair-list generation (python -m data_pairs.<command>)."""

@@ -1,0 +1,1 @@
+"""One module per dataset, each defining `ENTRY` (see catalog/registry.py)."""
