@@ -14,7 +14,7 @@ from src.losses.ncnet_weak import NCNetWeakLoss
 from src.matches import Matches
 from src.models.patch2pix.network import Patch2PixNet
 from src.models.patch2pix.official import load_official_ncnet
-from src.models.patch2pix.pipeline import coarse_proposals, freeze, network_frame, to_batch_pixels
+from src.models.patch2pix.pipeline import coarse_proposals, freeze, network_frame, to_batch_pixels, warn_random_backbone
 from src.modules.base import MatchingModule
 
 
@@ -47,11 +47,16 @@ class NCNet(MatchingModule):
         if backbone_weights:
             self.net.backbone.load_imagenet(backbone_weights)
         freeze(self.net.backbone)
+        self.pretrained_backbone = bool(backbone_weights)
         self.max_side, self.multiple = max_side, self.net.stride * pool
         self.train_pool, self.ncn_thres = train_pool, ncn_thres
 
     def load_official(self, path: str | Path) -> None:
         load_official_ncnet(self.net, path)
+
+    def on_fit_start(self) -> None:
+        if not self.pretrained_backbone:
+            warn_random_backbone("NCNet")
 
     def train(self, mode: bool = True) -> NCNet:
         super().train(mode)

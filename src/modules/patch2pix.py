@@ -3,8 +3,6 @@ regressors, trained with epipolar supervision only.  Reference: GrumpyZhou/patch
 
 from __future__ import annotations
 
-import logging
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,16 +17,16 @@ from src.matches import Matches
 from src.models.patch2pix.coarse_matches import expand_to_anchors, sample_proposals
 from src.models.patch2pix.network import Patch2PixNet
 from src.models.patch2pix.official import load_official_patch2pix
-from src.models.patch2pix.pipeline import coarse_proposals, freeze, load_ncnet_initialisation, network_frame, to_batch_pixels
+from src.models.patch2pix.pipeline import (
+    coarse_proposals,
+    freeze,
+    load_ncnet_initialisation,
+    network_frame,
+    to_batch_pixels,
+    warn_random_backbone,
+)
 from src.models.patch2pix.refinement import regress_matches
 from src.modules.base import MatchingModule
-
-log = logging.getLogger(__name__)
-
-RANDOM_BACKBONE_WARNING = (
-    "Patch2Pix is training with a RANDOMLY INITIALISED backbone: the paper freezes an ImageNet ResNet-34. "
-    "Set model.backbone.weights=<torchvision resnet34 .pth> and/or model.ncnet_weights=<ncn_ivd_5ep.pth>."
-)
 
 
 class Patch2Pix(MatchingModule):
@@ -140,5 +138,4 @@ class Patch2Pix(MatchingModule):
 
     def on_fit_start(self) -> None:
         if not self.pretrained_backbone:
-            log.warning(RANDOM_BACKBONE_WARNING)
-            warnings.warn(RANDOM_BACKBONE_WARNING, stacklevel=2)
+            warn_random_backbone("Patch2Pix")

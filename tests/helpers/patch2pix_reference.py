@@ -97,6 +97,7 @@ class ReferencePatch2Pix(nn.Module):
         corr = self.ncn.conv(corr) + self.ncn.conv(swapped).permute(0, 1, 4, 5, 2, 3)
         return mutual(corr), deltas
 
+    @torch.no_grad()
     def coarse(self, image0: torch.Tensor, image1: torch.Tensor, ncn_thres: float = 0.0):
         """Mutual coarse matches (N, 4) and scores of a single pair, and the feature levels."""
         feats0, feats1 = self.forward_all(image0), self.forward_all(image1)

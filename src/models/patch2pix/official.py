@@ -103,23 +103,28 @@ def check_patch2pix_config(content: dict, net: Patch2PixNet, source: str) -> Non
         raise OfficialCheckpointError(f"{source}: architecture differs from the configured network: {wrong}")
 
 
+def check_keys(state: dict[str, Tensor], expected: set[str], ignored: tuple[str, ...], source: str) -> None:
+    """Official key names present in `state` must be exactly `expected` (plus keys starting with `ignored`)."""
+    keys = {k for k in state if not k.startswith(ignored)}
+    missing, unexpected = sorted(expected - keys), sorted(keys - expected)
+    if missing or unexpected:
+        raise OfficialCheckpointError(f"{source}: missing keys {missing[:10]}, unexpected keys {unexpected[:10]}")
+
+
 def load_official_patch2pix(net: Patch2PixNet, path: str | Path) -> None:
     """Load patch2pix_pretrained.pth (strict: every network weight must be in the file, nothing else)."""
     content = read_official(path)
     check_patch2pix_config(content, net, str(path))
-    state = from_official_keys(content["state_dict"], str(path))
-    result = net.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise OfficialCheckpointError(f"{path}: missing {result.missing_keys[:10]}, unexpected {result.unexpected_keys[:10]}")
+    check_keys(content["state_dict"], set(to_official_keys(net)), UNUSED_PREFIXES, str(path))
+    net.load_state_dict(from_official_keys(content["state_dict"], str(path)), strict=True)
 
 
 def load_official_ncnet(net: Patch2PixNet, path: str | Path) -> None:
-    """Load the backbone + NCNet of ncn_ivd_5ep.pth (or of a Patch2Pix file); the regressors, if any, are left as
-    they are.  Every backbone/consensus weight must be in the file."""
+    """Load the backbone + NCNet of ncn_ivd_5ep.pth (or of a Patch2Pix file, whose regressors are then ignored);
+    the network's regressors, if any, are left as they are."""
     content = read_official(path)
     state = content["state_dict"] if "state_dict" in content else content
+    expected = {k for k in to_official_keys(net) if not k.startswith("regress_")}
+    check_keys(state, expected, (*UNUSED_PREFIXES, "regress_"), str(path))
     converted = {k: v for k, v in from_official_keys(state, str(path)).items() if not k.startswith("regress_")}
-    result = net.load_state_dict(converted, strict=False)
-    missing = [k for k in result.missing_keys if not k.startswith("regress_")]
-    if missing or result.unexpected_keys:
-        raise OfficialCheckpointError(f"{path}: missing {missing[:10]}, unexpected {result.unexpected_keys[:10]}")
+    net.load_state_dict(converted, strict=False)

@@ -4,6 +4,7 @@ the way back to batch pixels."""
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import torch
@@ -35,6 +36,16 @@ def coarse_proposals(net: Patch2PixNet, levels0: list[Tensor], levels1: list[Ten
 def to_batch_pixels(matches: Tensor, scale0: Tensor, scale1: Tensor) -> tuple[Tensor, Tensor]:
     """Network-frame matches (N, 4) -> kpts0, kpts1 in batch pixels (pixel-centre convention)."""
     return to_original(matches[:, :2], scale0), to_original(matches[:, 2:], scale1)
+
+
+def warn_random_backbone(method: str) -> None:
+    """The loud warning for training on a randomly initialised backbone."""
+    message = (
+        f"{method} is training with a RANDOMLY INITIALISED backbone: the paper freezes an ImageNet ResNet-34. "
+        "Set model.backbone.weights=<torchvision resnet34 .pth> (Patch2Pix: or model.ncnet_weights=<ncn_ivd_5ep.pth>)."
+    )
+    log.warning(message)
+    warnings.warn(message, stacklevel=3)
 
 
 def freeze(module: torch.nn.Module) -> None:
