@@ -57,6 +57,7 @@ def ours(released) -> Patch2Pix:
     return module.eval()
 
 
+@pytest.mark.slow
 def test_fixture_has_the_official_format(released):
     content = read_official(released)
     assert {"state_dict", "backbone", "feat_idx", "change_stride", "regressor_config"} <= set(content)
@@ -66,11 +67,13 @@ def test_fixture_has_the_official_format(released):
     assert content["regressor_config"].conv_dims == [512, 512]
 
 
+@pytest.mark.slow
 def test_conv4d_weights_are_relaid_out(ours, released):
     stored = read_official(released)["state_dict"]["ncn.conv.2.weight"]  # (3, 1, 16, 3, 3, 3)
     assert torch.equal(ours.net.consensus.conv[2].weight, stored.permute(1, 2, 0, 3, 4, 5))
 
 
+@pytest.mark.slow
 def test_coarse_matches_equal_the_reference(ours, expected, pair):
     levels0, levels1 = ours.net.features(pair[0]), ours.net.features(pair[1])
     with torch.no_grad():
@@ -80,6 +83,7 @@ def test_coarse_matches_equal_the_reference(ours, expected, pair):
     torch.testing.assert_close(scores, expected["scores"], atol=1e-4, rtol=0)  # consensus sums in another order
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("io_thres", [0.0, 0.25, 0.5, 0.9, 0.99])
 def test_refined_matches_equal_the_reference(ours, expected, pair, io_thres):
     fine, probability = expected["fine"], expected["probability"]
@@ -93,6 +97,7 @@ def test_refined_matches_equal_the_reference(ours, expected, pair, io_thres):
     assert (keep.sum() == 0 and len(matches) == len(keep)) if io_thres == 0.99 else True
 
 
+@pytest.mark.slow
 def test_ncnet_baseline_loads_the_pretraining_file_and_equals_the_reference(reference, pair, tmp_path):
     backbone_and_ncn = ReferencePatch2Pix(regressors=False)
     backbone_and_ncn.load_state_dict({k: v for k, v in reference.state_dict().items() if not k.startswith("regress_")})
@@ -108,6 +113,7 @@ def test_ncnet_baseline_loads_the_pretraining_file_and_equals_the_reference(refe
         torch.testing.assert_close(matches.scores, expected_scores, atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_official_loading_is_strict(released, tmp_path):
     content = torch.load(released, weights_only=False)
     missing = dict(content, state_dict={k: v for k, v in content["state_dict"].items() if k != "regress_mid.fc.0.bias"})
@@ -150,6 +156,7 @@ def test_network_size_never_upsamples_and_floors_to_16(size, max_side, expected)
     assert network_size(*size, max_side) == expected
 
 
+@pytest.mark.slow
 def test_matches_come_back_in_batch_pixels(ours, pair):
     big0, big1 = (F.interpolate(image, size=(150, 200), mode="bilinear", align_corners=False) for image in pair)
     ours.max_side = 128

@@ -30,18 +30,19 @@ def chunk_bounds(count: int, size: int) -> list[tuple[int, int]]:
 
 
 @contextmanager
-def batchnorm_statistics_frozen(module: nn.Module) -> Iterator[None]:
-    """BatchNorm layers normalise with batch statistics but leave their running averages alone (used while a
-    checkpointed chunk is recomputed, so the averages are updated once, as without checkpointing)."""
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    previous = [m.track_running_stats for m in norms]
-    for m in norms:
-        m.track_running_stats = False
+def batchnorm_statistics_kept(module: nn.Module) -> Iterator[None]:
+    """Restore every BatchNorm running average (and batch counter) on exit: used while a checkpointed chunk is
+    recomputed, so the averages are updated once, exactly as without checkpointing."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in norms]
     try:
         yield
     finally:
-        for m, value in zip(norms, previous):
-            m.track_running_stats = value
+        with torch.no_grad():
+            for m, (mean, var, count) in zip(norms, saved):
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(count)
 
 
 def regress_matches(
@@ -61,7 +62,7 @@ def regress_matches(
         return regressor(pair_patches(levels0, levels1, strides, batch_index, part, psize))
 
     def contexts():
-        return nullcontext(), batchnorm_statistics_frozen(regressor)
+        return nullcontext(), batchnorm_statistics_kept(regressor)
 
     outputs = []
     for start, stop in chunk_bounds(len(matches), chunk):
