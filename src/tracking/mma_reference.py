@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def read_immatch_cache(path: str | Path) -> ReferenceMMA:
     try:
         i_err, v_err, stats = np.load(path, allow_pickle=True)
         seq_type, _, n_matches = stats
-    except (OSError, ValueError, TypeError) as error:
+    except (OSError, ValueError, TypeError, EOFError, pickle.UnpicklingError) as error:
         raise ValueError(f"{path}: not an image-matching-toolbox HPatches cache ({error})") from error
     counts = {"i": int(np.sum(np.asarray(seq_type) == "i")), "v": int(np.sum(np.asarray(seq_type) == "v"))}
     counts["all"] = counts["i"] + counts["v"]
