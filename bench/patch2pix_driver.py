@@ -1,7 +1,7 @@
 """One side of bench/patch2pix_matching.py, run in its own process: matches of one image pair with the authors'
 Patch2Pix code (a checkout given by --reference, patched at run time to run on a CPU: NCNet's hard .cuda() and
 the ImageNet download are bypassed) or with ours, from the same official-format weights.  Both get the same
-network-size images (PIL bicubic, as the reference loads them); matches, timings and peak memory go to --out."""
+network-size images (PIL bicubic, as the reference loads them); all refined matches (before the io threshold), timings and peak memory go to --out."""
 
 from __future__ import annotations
 
@@ -63,12 +63,17 @@ def reference_network(checkout: Path, regressors: bool = True, training: bool = 
     return Patch2Pix(config)
 
 
-def write_weights(checkout: Path, out: Path, images: list[torch.Tensor], seed: int) -> None:
-    """Random weights for a meaningful comparison, saved as patch2pix_pretrained.pth: the reference's own seeded
-    initialisation, a centre-heavy consensus filter, and every BatchNorm's running statistics set to those of this
-    pair (so features, proposals and regressed offsets are spread out like a trained network's, not degenerate)."""
+def write_weights(checkout: Path, out: Path, images: list[torch.Tensor], seed: int, init: str) -> None:
+    """Random weights saved as patch2pix_pretrained.pth.  'xavier': the reference's own seeded initialisation (few,
+    degenerate proposals: the setting of the issue's CPU figures).  'calibrated': that, plus a centre-heavy
+    consensus filter and every BatchNorm's running statistics set to those of this pair, so features, proposals and
+    regressed offsets spread out like a trained network's."""
     torch.manual_seed(seed)
     net = reference_network(checkout)
+    if init == "xavier":
+        torch.save({"state_dict": net.state_dict(), "backbone": "ResNet34", "feat_idx": [0, 1, 2, 3], "change_stride": True,
+                    "regressor_config": net.regressor_config}, out)  # fmt: skip
+        return
     with torch.no_grad():
         for conv in (net.ncn.conv[0], net.ncn.conv[2]):  # weights stored (S, Co, Ci, S, S, S)
             conv.weight.normal_(0, 0.01)
@@ -97,17 +102,13 @@ def run_reference(args, images) -> dict:
     with torch.no_grad():
         fine, scores, coarse = net.predict_fine(*normalize(images), ksize=2, ncn_thres=0.0, mutual=True)
     seconds = time.perf_counter() - start
-    fine, scores = fine[0].reshape(-1, 4), scores[0].reshape(-1)
-    keep = scores > args.io_thres
-    if keep.any():
-        fine, scores = fine[keep], scores[keep]
-    return {"matches": fine.numpy(), "scores": scores.numpy(), "coarse": coarse[0].numpy(), "seconds": seconds}
+    return {"matches": fine[0].reshape(-1, 4).numpy(), "scores": scores[0].reshape(-1).numpy(), "coarse": coarse[0].numpy(), "seconds": seconds}
 
 
 def run_ours(args, images) -> dict:
     from src.modules.patch2pix import Patch2Pix
 
-    module = Patch2Pix(io_thres=args.io_thres, max_side=args.max_side)
+    module = Patch2Pix(io_thres=0.0, max_side=args.max_side)  # every refined match; the threshold is applied after
     module.load_official(args.weights)
     module.eval()
     start = time.perf_counter()
@@ -124,6 +125,7 @@ def main() -> None:
     parser.add_argument("--images", nargs=2)
     parser.add_argument("--max-side", type=int, default=1024)
     parser.add_argument("--io-thres", type=float, default=0.25)
+    parser.add_argument("--init", choices=["calibrated", "xavier"], default="calibrated")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -131,12 +133,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     images = load_pair(args.images, args.max_side)
     if args.side == "weights":
-        write_weights(args.reference, args.weights, images, seed=0)
+        write_weights(args.reference, args.weights, images, seed=0, init=args.init)
         return
     result = (run_reference if args.side == "reference" else run_ours)(args, images)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     np.savez(args.out, **result)
-    print(f"{args.side}: {len(result['matches'])} matches in {result['seconds']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB")
+    print(f"{args.side}: {len(result['matches'])} refined matches in {result['seconds']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -151,15 +151,16 @@ class ReferencePatch2Pix(nn.Module):
         return refined, torch.sigmoid(out[:, 4])
 
     @torch.no_grad()
-    def predict(self, image0: torch.Tensor, image1: torch.Tensor, io_thres: float = 0.25):
-        """coarse, mid, fine (N, 4) and fine probabilities of the matches kept by the io threshold (all if none)."""
-        coarse, _, feats0, feats1 = self.coarse(image0, image1)
+    def predict(self, image0: torch.Tensor, image1: torch.Tensor, io_thres: float = 0.25) -> dict:
+        """coarse (N, 4) with their scores, mid, fine (N, 4) and fine probabilities of the matches kept by the io
+        threshold (all if none passes)."""
+        coarse, scores, feats0, feats1 = self.coarse(image0, image1)
         mid, _ = self.regress(self.regress_mid, feats0, feats1, coarse)
         fine, probability = self.regress(self.regress_fine, feats0, feats1, mid)
         keep = probability > io_thres
-        if keep.any():
-            coarse, mid, fine, probability = coarse[keep], mid[keep], fine[keep], probability[keep]
-        return coarse, mid, fine, probability
+        if not keep.any():
+            keep = torch.ones_like(keep)
+        return {"coarse": coarse[keep], "scores": scores[keep], "mid": mid[keep], "fine": fine[keep], "probability": probability[keep]}
 
 
 def mutual(corr: torch.Tensor) -> torch.Tensor:

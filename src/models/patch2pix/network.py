@@ -9,7 +9,6 @@ import torch
 from torch import Tensor, nn
 
 from src.models.patch2pix.backbone import ResNet34Stride8, normalize_imagenet
-from src.models.patch2pix.local_patches import channels_last_levels
 from src.models.patch2pix.consensus import NeighbourhoodConsensus, filter_correlation, xavier_init_consensus_
 from src.models.patch2pix.regressor import PatchRegressor, xavier_init_regressor_
 from src.ops.correlation4d import correlation4d, pooled_correlation4d
@@ -18,8 +17,8 @@ FEATURE_EPS = 1e-6
 
 
 def l2_normalize(features: Tensor) -> Tensor:
-    """Unit channel vectors with the reference's eps inside the square root."""
-    return features / torch.sqrt(features.pow(2).sum(dim=1, keepdim=True) + FEATURE_EPS)
+    """Unit channel vectors, written as the reference (eps inside, pow 0.5) so the values are bitwise the same."""
+    return features / torch.pow(torch.sum(torch.pow(features, 2), dim=1) + FEATURE_EPS, 0.5).unsqueeze(1)
 
 
 class Patch2PixNet(nn.Module):
@@ -82,8 +81,8 @@ class Patch2PixNet(nn.Module):
         return self.backbone(normalize_imagenet(images))
 
     def patch_features(self, levels: Sequence[Tensor]) -> list[Tensor]:
-        """The levels the regressors read, channels-last (B, h, w, C) for fast patch gathering."""
-        return channels_last_levels([levels[level] for level in self.patch_levels])
+        """The levels the regressors read their patches from."""
+        return [levels[level] for level in self.patch_levels]
 
     def correlate(self, coarse0: Tensor, coarse1: Tensor, pool: int | None = None) -> tuple[Tensor, Tensor | None]:
         """Filtered correlation (B, 1, I, J, K, L) of layer3 features and the max-pool window index (None if pool 1)."""

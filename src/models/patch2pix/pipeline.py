@@ -34,8 +34,14 @@ def coarse_proposals(net: Patch2PixNet, levels0: list[Tensor], levels1: list[Ten
 
 
 def to_batch_pixels(matches: Tensor, scale0: Tensor, scale1: Tensor) -> tuple[Tensor, Tensor]:
-    """Network-frame matches (N, 4) -> kpts0, kpts1 in batch pixels (pixel-centre convention)."""
-    return to_original(matches[:, :2], scale0), to_original(matches[:, 2:], scale1)
+    """Network-frame matches (N, 4) -> kpts0, kpts1 in batch pixels (pixel-centre convention; untouched when the
+    network saw the batch images unresized)."""
+    kpts0, kpts1 = matches[:, :2], matches[:, 2:]
+    if not bool((scale0 == 1).all()):
+        kpts0 = to_original(kpts0, scale0)
+    if not bool((scale1 == 1).all()):
+        kpts1 = to_original(kpts1, scale1)
+    return kpts0.contiguous(), kpts1.contiguous()
 
 
 def warn_random_backbone(method: str) -> None:

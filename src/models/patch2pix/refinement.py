@@ -56,8 +56,8 @@ def regress_matches(
     chunk: int,
     use_checkpoint: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """Refined matches (N, 4) and inlier probabilities (N,) of one pair, in chunks of `chunk` matches; levels are
-    the channels-last patch features of both images (`Patch2PixNet.patch_features`)."""
+    """Refined matches (N, 4) and inlier probabilities (N,) of one pair, in chunks of `chunk` matches, from the
+    patch feature levels of both images (`Patch2PixNet.patch_features`)."""
 
     def run(part: Tensor) -> Tensor:
         return regressor(pair_patches(levels0, levels1, strides, batch_index, part, psize))
@@ -73,5 +73,5 @@ def regress_matches(
         else:
             outputs.append(run(part))
     output = torch.cat(outputs) if outputs else matches.new_zeros(0, 5)
-    size0, size1 = tuple(levels0[0].shape[1:3]), tuple(levels1[0].shape[1:3])
+    size0, size1 = tuple(levels0[0].shape[-2:]), tuple(levels1[0].shape[-2:])
     return apply_regression(output, matches, psize, size0, size1)
