@@ -25,6 +25,15 @@ struct Shape {
 template <typename T, int SC>
 CORRLAB_INLINE void add_flat_stencil(const T* padded, const T* w, T* acc, int64_t n, int64_t Lp, int64_t s) {
   const int64_t S = SC > 0 ? SC : s;
+  if (SC > 0) {  // all S x S taps in one pass: one load/store of acc per S^2 multiply-adds
+    for (int64_t q = 0; q < n; ++q) {
+      T sum = T(0);
+      for (int64_t e = 0; e < S; ++e)
+        for (int64_t f = 0; f < S; ++f) sum += w[e * S + f] * padded[q + e * Lp + f];
+      acc[q] += sum;
+    }
+    return;
+  }
   for (int64_t e = 0; e < S; ++e) {
     const T* row = padded + e * Lp;
     const T* we = w + e * S;
