@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from omegaconf import open_dict
 
 from src.datamodules.collate import collate_pairs
 from src.datamodules.megadepth import MegaDepthDataModule
@@ -22,7 +21,6 @@ from src.geometry.depth import reproject_points
 from src.geometry.epipolar import fundamental_from_pose
 from src.losses.ncnet_weak import NCNetWeakLoss, matching_score
 from src.losses.patch2pix import Patch2PixLoss, squared_sampson
-from src.models.patch2pix.pipeline import load_ncnet_initialisation
 from src.models.patch2pix.refinement import chunk_bounds, regress_matches
 from src.modules.ncnet import NCNet
 from src.modules.patch2pix import Patch2Pix
