@@ -1,1 +1,1 @@
-"""Training losses."""
+"""Training losses as small nn.Modules with the papers' defaults."""

@@ -1,0 +1,141 @@
+"""Patch2Pix (Zhou, Sattler, Leal-Taixe, CVPR 2021): NCNet patch-level proposals refined to pixel level by two
+regressors, trained with epipolar supervision only.  Reference: GrumpyZhou/patch2pix (docs/patch2pix.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from src.geometry.epipolar import fundamental_from_pose
+from src.geometry.scaling import intrinsics_to_resized
+from src.losses.patch2pix import Patch2PixLoss
+from src.matches import Matches
+from src.models.patch2pix.coarse_matches import expand_to_anchors, sample_proposals
+from src.models.patch2pix.network import Patch2PixNet
+from src.models.patch2pix.official import load_official_patch2pix
+from src.models.patch2pix.pipeline import (
+    coarse_proposals,
+    freeze,
+    load_ncnet_initialisation,
+    network_frame,
+    to_batch_pixels,
+    warn_random_backbone,
+)
+from src.models.patch2pix.refinement import regress_matches
+from src.modules.base import MatchingModule
+
+
+class Patch2Pix(MatchingModule):
+    """Matches: mutual NCNet proposals (ncn_thres) -> mid regressor -> fine regressor -> keep fine probability >
+    io_thres (all of them if none passes), in batch pixels with the fine probability as score.
+
+    Images are resized inside to a longer side of at most `max_side` with sides floored to 16 (the datamodule's own
+    resize policy decides the batch pixels matches are returned in).  Training (compute_losses) needs K0, K1 (batch
+    frame) and T_0to1; only the two regressors are trained, the backbone and NCNet are frozen.
+    """
+
+    requires_weights = True
+
+    def __init__(
+        self,
+        backbone: dict | None = None,
+        ncnet_weights: str | None = None,
+        max_side: int | None = 1024,
+        pool: int = 2,
+        ncn_thres: float = 0.0,
+        io_thres: float = 0.25,
+        val_io_thres: float = 0.5,
+        proposals: int = 400,
+        anchor_shift: int = 8,
+        regr_batch: int = 1200,
+        match_chunk: int = 256,
+        checkpoint_regressors: bool = False,
+        loss: nn.Module | None = None,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., Any] | None = None,
+    ) -> None:
+        super().__init__(optimizer=optimizer, scheduler=scheduler)
+        self.save_hyperparameters(ignore=["loss", "optimizer", "scheduler"], logger=False)
+        self.net = Patch2PixNet(regressors=True, pool=pool)
+        self.loss = loss if loss is not None else Patch2PixLoss()
+        backbone_weights = (backbone or {}).get("weights")
+        if backbone_weights:
+            self.net.backbone.load_imagenet(backbone_weights)
+        if ncnet_weights:
+            load_ncnet_initialisation(self.net, ncnet_weights)
+        self.pretrained_backbone = bool(backbone_weights or ncnet_weights)
+        freeze(self.net.backbone)
+        freeze(self.net.consensus)
+        self.max_side, self.multiple = max_side, self.net.stride * pool
+        self.ncn_thres, self.io_thres, self.val_io_thres = ncn_thres, io_thres, val_io_thres
+        self.proposals, self.anchor_shift = proposals, anchor_shift
+        self.regr_batch, self.match_chunk = regr_batch, match_chunk
+        self.checkpoint_regressors = checkpoint_regressors
+
+    def load_official(self, path: str | Path) -> None:
+        load_official_patch2pix(self.net, path)
+
+    # --- inference ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def match(self, batch: dict, io_thres: float | None = None) -> Matches:
+        io_thres = self.io_thres if io_thres is None else io_thres
+        images0, images1, scale0, scale1 = network_frame(batch, self.max_side, self.multiple)
+        levels0, levels1 = self.net.features(images0), self.net.features(images1)
+        patch0, patch1 = self.net.patch_features(levels0), self.net.patch_features(levels1)
+        parts = []
+        for b, (coarse, _) in enumerate(coarse_proposals(self.net, levels0, levels1, self.ncn_thres)):
+            fine, probability = self.refine(patch0, patch1, b, coarse, self.match_chunk)
+            keep = probability > io_thres
+            if keep.any():
+                fine, probability = fine[keep], probability[keep]
+            kpts0, kpts1 = to_batch_pixels(fine, scale0, scale1)
+            parts.append(Matches(kpts0, kpts1, probability, torch.full((len(fine),), b, device=fine.device)))
+        return Matches.concat(parts)
+
+    def refine(self, patch0: list[Tensor], patch1: list[Tensor], b: int, coarse: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
+        """Fine matches and probabilities of pair b from coarse matches (network pixels)."""
+        mid, _ = self.regress(self.net.regress_mid, patch0, patch1, b, coarse, chunk)
+        return self.regress(self.net.regress_fine, patch0, patch1, b, mid, chunk)
+
+    def regress(self, regressor: nn.Module, patch0: list[Tensor], patch1: list[Tensor], b: int, matches: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
+        return regress_matches(regressor, patch0, patch1, self.net.patch_strides, b, matches, self.net.psize, chunk,
+                               use_checkpoint=self.checkpoint_regressors)  # fmt: skip
+
+    # --- training -----------------------------------------------------------------------------
+    def compute_losses(self, batch: dict) -> dict[str, Tensor]:
+        images0, images1, scale0, scale1 = network_frame(batch, self.max_side, self.multiple)
+        with torch.no_grad():
+            levels0, levels1 = self.net.features(images0), self.net.features(images1)
+            proposals = coarse_proposals(self.net, levels0, levels1, 0.0)
+        patch0, patch1 = self.net.patch_features(levels0), self.net.patch_features(levels1)
+        anchors = [expand_to_anchors(sample_proposals(coarse, self.proposals), self.anchor_shift) for coarse, _ in proposals]
+        mid = [self.regress(self.net.regress_mid, patch0, patch1, b, a, self.regr_batch) for b, a in enumerate(anchors)]
+        fine = [self.regress(self.net.regress_fine, patch0, patch1, b, m, self.regr_batch) for b, (m, _) in enumerate(mid)]
+        fundamentals = [
+            fundamental_from_pose(intrinsics_to_resized(K0, scale0), intrinsics_to_resized(K1, scale1), T)
+            for K0, K1, T in zip(batch["K0"], batch["K1"], batch["T_0to1"])
+        ]
+        return self.loss(anchors, [m for m, _ in mid], [f for f, _ in fine], [p for _, p in mid], [p for _, p in fine], fundamentals)
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
+        losses = self.compute_losses(batch)
+        batch_size = batch["image0"].shape[0]
+        self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, batch_size=batch_size)
+        if losses["valid_pairs"] == 0:
+            return None  # no pair had a positive label: skip the step, as the reference does
+        self.log("loss", losses["total"].detach(), batch_size=batch_size, prog_bar=True, logger=False)
+        return losses["total"]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> Matches:
+        matches = self.match(batch, io_thres=self.val_io_thres)
+        if self.val_benchmark is not None:
+            self.val_benchmark.update(batch, matches)
+        return matches
+
+    def on_fit_start(self) -> None:
+        if not self.pretrained_backbone:
+            warn_random_backbone("Patch2Pix")
