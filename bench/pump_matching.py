@@ -7,7 +7,8 @@ Image.LANCZOS in datasets/pair_loader.py).  Both sides get the same randomly ini
 
     python bench/pump_matching.py --reference /tmp/ref_pump --resize 256 300 --repeat 3
 
-For each size it prints median wall time and peak RSS of both processes with the ratios, then
+For each size it prints median wall time and peak RSS of both processes with the ratios, the matching
+pipeline's own time without start-up (bench/pump_driver.py), then
 compares the correspondences (in resized-image pixels): ours must be the reference's minus the rows
 its float32 reciprocity keys let through (see docs/pump.md).  Finally it fits peak memory =
 a + b * (level-0 elements) per implementation and reports the largest --resize under --budget-gb.
@@ -113,17 +114,23 @@ def main() -> None:
     for size in args.resize:
         ref_out, our_out = work / f"reference_{size}.npz", work / f"ours_{size}.npz"
         img1, img2 = (str(reference / p) for p in DEMO)
+        driver = f"{python} -m bench.pump_driver"
         cases = [
-            Case("reference", f"{python} test_singlescale.py --img1 {img1} --img2 {img2} --resize {size} --device cpu --desc corrlab_random --output {ref_out}", cwd=str(reference)),
-            Case("ours", f"{python} -m src.models.pump.cli --img1 {img1} --img2 {img2} --resize {size} --weights {reference / 'checkpoints' / 'corrlab_random.pt'} --output {our_out}", cwd=str(ROOT)),
+            Case("reference", f"{driver} reference {reference} {work / 'reference.json'} --img1 {img1} --img2 {img2} --resize {size} --device cpu --desc corrlab_random --output {ref_out}", cwd=str(ROOT)),
+            Case("ours", f"{driver} ours - {work / 'ours.json'} --img1 {img1} --img2 {img2} --resize {size} --weights {reference / 'checkpoints' / 'corrlab_random.pt'} --output {our_out}", cwd=str(ROOT)),
         ]
         print(f"\n--resize {size}: level 0 = {level0_elements(size):,} elements")
         results = run_cases(cases, baseline="reference", repeat=args.repeat)
         times = {r.name: r.median for r in results}
         peaks = {r.name: r.peak_rss_bytes for r in results}
+        pipeline = {side: json.loads((work / f"{side}.json").read_text())["pipeline_s"] for side in ("reference", "ours")}
+        print(f"pipeline seconds (start-up excluded, last run): reference {pipeline['reference']:.2f}, ours {pipeline['ours']:.2f}, "
+              f"ratio {pipeline['reference'] / pipeline['ours']:.2f}x")  # fmt: skip
         same = compare(load_corres(ref_out), load_corres(our_out), size)
         print("correspondences:", same)
-        report[size] = {"seconds": times, "peak_rss_bytes": peaks, "speedup": times["reference"] / times["ours"], "memory_ratio": peaks["ours"] / peaks["reference"], "correspondences": same}
+        report[size] = {"seconds": times, "pipeline_seconds": pipeline, "peak_rss_bytes": peaks, "speedup": times["reference"] / times["ours"],
+                        "pipeline_speedup": pipeline["reference"] / pipeline["ours"], "memory_ratio": peaks["ours"] / peaks["reference"],
+                        "correspondences": same}  # fmt: skip
     for size in args.ours_only:
         out = work / f"ours_{size}.npz"
         img1, img2 = (str(reference / p) for p in DEMO)

@@ -1,0 +1,48 @@
+"""One side of bench/pump_matching.py in this process, timing the matching pipeline without interpreter
+and library start-up: the reference's `Main().run_from_args` (its own script's entry point) or our CLI's
+`main`, from reading the weights and images to writing the npz.  Writes {"pipeline_s": ...} to <timing.json>.
+
+    python -m bench.pump_driver reference /tmp/ref_pump t.json --img1 a.jpg --img2 b.jpg --resize 256 --device cpu --desc X --output o.npz
+    python -m bench.pump_driver ours - t.json --img1 a.jpg --img2 b.jpg --resize 256 --weights X.pt --output o.npz
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_reference(checkout: Path, argv: list[str]) -> float:
+    os.chdir(checkout)
+    sys.path.insert(0, str(checkout))
+    import test_singlescale  # the reference's script, from its checkout
+
+    args = test_singlescale.arg_parser().parse_args(argv)
+    start = time.perf_counter()
+    test_singlescale.Main().run_from_args(args)
+    return time.perf_counter() - start
+
+
+def run_ours(argv: list[str]) -> float:
+    sys.path.insert(0, str(ROOT))
+    from src.models.pump import cli
+
+    start = time.perf_counter()
+    cli.main(argv)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    side, checkout, timing, *argv = sys.argv[1:]
+    timing = Path(timing).resolve()
+    seconds = run_reference(Path(checkout), argv) if side == "reference" else run_ours(argv)
+    timing.write_text(json.dumps({"pipeline_s": seconds}))
+
+
+if __name__ == "__main__":
+    main()
