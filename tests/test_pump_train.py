@@ -52,3 +52,29 @@ def test_eval_with_official_weights_on_the_hpatches_fixture(tmp_path):
     assert summary["weights"] == f"official weights {weights}"
     assert summary["num_pairs"] == 2 and 0 <= summary["metrics"]["mma@3"] <= 1
     assert summary["metrics"]["num_matches"] > 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data", ["megadepth", "eth3d"])
+def test_eval_on_the_geometric_benchmarks(data, tmp_path):
+    """MegaDepth-1500 pose through the sparse matches; ETH3D through the densified warp (the paper's ETH3D path)."""
+    from tests.helpers.eth3d_fixture import write_eth3d
+    from tests.helpers.megadepth_fixture import write_megadepth
+
+    torch.manual_seed(0)
+    weights = tmp_path / "PUMP.pt"
+    torch.save(ConvMixer().state_dict(), weights)
+    if data == "megadepth":
+        overrides = [f"data.root={write_megadepth(tmp_path / 'megadepth')}", "data.eval_resize.size=160"]
+    else:
+        overrides = [f"data.root={write_eth3d(tmp_path / 'eth3d')}", "data.scenes=[lakeside]", "data.rates=[3]",
+                     "model.post_filter.enabled=true", "model.post_filter.densify=true", "model.matching.resize=160"]  # fmt: skip
+    cfg = compose_config("eval", ["model=pump", f"data={data}", f"weights={weights}", "num_figures=0", *overrides], tmp_path / "run")
+    summary = evaluate(cfg)
+    metrics = summary["metrics"]
+    if data == "megadepth":
+        assert summary["num_pairs"] == 3 and metrics["num_matches"] > 10
+        assert all(0 <= metrics[f"pose_auc@{t}"] <= 1 for t in (5, 10, 20))
+    else:
+        assert summary["num_pairs"] > 0 and torch.isfinite(torch.tensor(metrics["aepe"]))
+        assert all(0 <= metrics[f"pck@{k}"] <= 1 for k in (1, 3, 5))
