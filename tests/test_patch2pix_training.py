@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from lightning import seed_everything
 
 from src.datamodules.collate import collate_pairs
 from src.datamodules.megadepth import MegaDepthDataModule
@@ -25,9 +26,10 @@ from src.models.patch2pix.refinement import chunk_bounds, regress_matches
 from src.modules.ncnet import NCNet
 from src.modules.patch2pix import Patch2Pix
 from src.pipeline.evaluate import MissingWeightsError, evaluate
+from src.pipeline.instantiate import instantiate
 from src.pipeline.train import train
 from tests.conftest import compose_config, shared_data
-from tests.helpers.megadepth_fixture import write_megadepth
+from tests.helpers.megadepth_fixture import write_megadepth, write_real_pair
 
 RECTIFIED = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # x1^T F x0 = y0 - y1
 TINY_TRAINING = [
@@ -223,6 +225,30 @@ def test_train_and_eval_cli_path_on_the_megadepth_fixture(megadepth_root, tmp_pa
     summary = evaluate(eval_cfg)
     assert summary["num_pairs"] == 3 and "pose_auc@10" in summary["metrics"]
 
+
+
+@pytest.mark.slow
+def test_train_cli_path_on_the_real_megadepth_pair(tmp_path):
+    """`python train.py model=patch2pix data=megadepth` on the real MegaDepth pair of ../shared/data, laid out
+    as D2-Net's undistorted MegaDepth (portrait images: the aspect filter is off); validation on the same pair."""
+    root = write_real_pair(tmp_path / "megadepth", shared_data("megadepth", "loftr_pytorch_sample"))
+    overrides = ["model=patch2pix", *TINY_TRAINING, f"data.root={root}", "data.aspect_range=null", "data.batch_size=1",
+                 "data.train_resize.size=[160,240]", "data.val_resize={mode: long, size: 240}", "model.proposals=64",
+                 "model.regr_batch=128", "model.max_side=240", "trainer.log_every_n_steps=1"]  # fmt: skip
+    cfg = compose_config("train", overrides, tmp_path / "run")
+    seed_everything(cfg.seed, workers=True, verbose=False)  # train() seeds, then builds the data and the model
+    instantiate(cfg.data)
+    initial = instantiate(cfg.model).state_dict()
+    metrics = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    assert (run / "config.yaml").is_file() and json.loads((run / "metrics.json").read_text()) == pytest.approx(metrics)
+    assert metrics["val/num_pairs"] == 1 and 0 <= metrics["val/pose_auc@10"] <= 1
+    losses = [line.split(",") for line in next((run / "csv").rglob("metrics.csv")).read_text().splitlines()]
+    column = losses[0].index("train/total")
+    assert all(math.isfinite(float(row[column])) for row in losses[1:] if row[column])
+    trained = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert not torch.equal(trained["net.regress_fine.fc.0.weight"], initial["net.regress_fine.fc.0.weight"])
+    assert torch.equal(trained["net.consensus.conv.0.weight"], initial["net.consensus.conv.0.weight"])
 
 def test_ncnet_checkpoint_initialises_patch2pix(tmp_path):
     ncnet = NCNet()

@@ -175,11 +175,12 @@ def write_scene(root: Path, scene: str, views: list, walls: list[np.ndarray]) ->
     return arrays
 
 
-def write_test_index(root: Path, scene_info: dict, scene: str = "0015") -> Path:
-    """A MegaDepth-1500-style index (LoFTR pickled dict with pair_infos) over one scene's pairs."""
+def write_test_index(root: Path, scene_info: dict, scene: str = "0015", overlaps: dict | None = None) -> Path:
+    """A MegaDepth-1500-style index (LoFTR pickled dict with pair_infos) over one scene's pairs
+    (`overlaps`: {(i, j): overlap}, default the fixture's)."""
     index_dir = root / "megadepth_test_1500_scene_info"
     index_dir.mkdir(exist_ok=True)
-    pairs = [((np.array([i, j]), float(o), np.zeros(4))) for (i, j), o in OVERLAPS[scene].items()]
+    pairs = [((np.array([i, j]), float(o), np.zeros(4))) for (i, j), o in (overlaps or OVERLAPS[scene]).items()]
     content = {k: scene_info[k] for k in ("image_paths", "depth_paths", "intrinsics", "poses")}
     content["pair_infos"] = pairs
     with open(index_dir / f"{scene}_0.1_0.3.npz", "wb") as handle:
@@ -193,4 +194,38 @@ def write_megadepth(root: Path) -> Path:
     walls = textures()
     infos = {scene: write_scene(root, scene, views, walls) for scene, views in SCENES.items()}
     write_test_index(root, infos["0015"])
+    return root
+
+
+def write_real_pair(root: Path, sample: Path, scene: str = "0015") -> Path:
+    """The real pair of LoFTR's MegaDepth sample (../shared/data) in the D2-Net layout: its images and depth
+    maps linked into Undistorted_SfM/<scene>/images and phoenix/.../depths, a two-image scene_info/<scene>.npz
+    with its real intrinsics and poses, and a MegaDepth-1500-style test index over the same pair."""
+    source = np.load(sample / "sample.npz", allow_pickle=True)
+    (i, j), overlap = source["pair_infos"][0][:2]
+    image_dir = root / "Undistorted_SfM" / scene / "images"
+    depth_dir = root / "phoenix" / "S6" / "zl548" / "MegaDepth_v1" / scene / "dense0" / "depths"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    depth_dir.mkdir(parents=True, exist_ok=True)
+    info = {"image_paths": [], "depth_paths": [], "intrinsics": [], "poses": []}
+    for row in (i, j):
+        image, depth = str(source["image_paths"][row]), str(source["depth_paths"][row])
+        (image_dir / image).symlink_to(sample / image)
+        (depth_dir / depth).symlink_to(sample / depth)
+        info["image_paths"].append(f"Undistorted_SfM/{scene}/images/{image}")
+        info["depth_paths"].append(f"phoenix/S6/zl548/MegaDepth_v1/{scene}/dense0/depths/{depth}")
+        info["intrinsics"].append(np.asarray(source["intrinsics"][row], dtype=np.float64))
+        info["poses"].append(np.asarray(source["poses"][row], dtype=np.float64))
+    overlap_matrix = np.array([[-1.0, overlap], [overlap, -1.0]])
+    arrays = {
+        "image_paths": np.array(info["image_paths"], dtype=object),
+        "depth_paths": np.array(info["depth_paths"], dtype=object),
+        "intrinsics": np.array(info["intrinsics"] + [None], dtype=object)[:-1],
+        "poses": np.array(info["poses"] + [None], dtype=object)[:-1],
+        "overlap_matrix": overlap_matrix,
+        "scale_ratio_matrix": np.where(overlap_matrix > 0, 1.0, -1.0),
+    }
+    (root / "scene_info").mkdir(parents=True, exist_ok=True)
+    np.savez(root / "scene_info" / f"{scene}.npz", **arrays)
+    write_test_index(root, arrays, scene, overlaps={(0, 1): float(overlap)})
     return root
