@@ -4,6 +4,7 @@ checkpointing, epipolar supervision on the real MegaDepth pair, and train.py / e
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import math
 from pathlib import Path
@@ -226,7 +227,6 @@ def test_train_and_eval_cli_path_on_the_megadepth_fixture(megadepth_root, tmp_pa
     assert summary["num_pairs"] == 3 and "pose_auc@10" in summary["metrics"]
 
 
-
 @pytest.mark.slow
 def test_train_cli_path_on_the_real_megadepth_pair(tmp_path):
     """`python train.py model=patch2pix data=megadepth` on the real MegaDepth pair of ../shared/data, laid out
@@ -243,12 +243,14 @@ def test_train_cli_path_on_the_real_megadepth_pair(tmp_path):
     run = Path(cfg.paths.output_dir)
     assert (run / "config.yaml").is_file() and json.loads((run / "metrics.json").read_text()) == pytest.approx(metrics)
     assert metrics["val/num_pairs"] == 1 and 0 <= metrics["val/pose_auc@10"] <= 1
-    losses = [line.split(",") for line in next((run / "csv").rglob("metrics.csv")).read_text().splitlines()]
-    column = losses[0].index("train/total")
-    assert all(math.isfinite(float(row[column])) for row in losses[1:] if row[column])
+    with open(next((run / "csv").rglob("metrics.csv")), newline="") as handle:
+        steps = [row for row in csv.DictReader(handle) if row["train/total"]]
+    assert len(steps) == 1 and math.isfinite(float(steps[0]["train/total"]))  # one optimiser step, a finite loss
+    assert float(steps[0]["train/valid_pairs"]) == 1 and float(steps[0]["train/skipped_steps"]) == 0
     trained = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     assert not torch.equal(trained["net.regress_fine.fc.0.weight"], initial["net.regress_fine.fc.0.weight"])
     assert torch.equal(trained["net.consensus.conv.0.weight"], initial["net.consensus.conv.0.weight"])
+
 
 def test_ncnet_checkpoint_initialises_patch2pix(tmp_path):
     ncnet = NCNet()
