@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from google.protobuf.message import DecodeError
 from wandb.proto import wandb_internal_pb2
 
 HEADER = struct.Struct("<4sHB")  # b":W&B", magic 0xBEE1, version
@@ -29,7 +30,7 @@ def records(path: Path) -> Iterator[wandb_internal_pb2.Record]:
             continue
         _, length, kind = RECORD.unpack_from(data, offset)
         offset += RECORD.size
-        if length == 0 and kind == 0:
+        if (length == 0 and kind == 0) or offset + length > len(data):  # end, or a record still being written
             break
         parts += data[offset : offset + length]
         offset += length
@@ -42,10 +43,15 @@ def records(path: Path) -> Iterator[wandb_internal_pb2.Record]:
 
 def finished_records(path: Path, timeout_s: float = 30.0) -> list[wandb_internal_pb2.Record]:
     """The records of a run once its `exit` record is written (wandb-core may still be flushing the
-    file for a moment after `finish()` returns)."""
+    file for a moment after `finish()` returns, so a read can meet a half-written record)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        found = list(records(path))
+        try:
+            found = list(records(path))
+        except DecodeError:  # read while a record was half written: read again
+            if time.monotonic() > deadline:
+                raise
+            found = []
         if any(r.WhichOneof("record_type") == "exit" for r in found) or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
