@@ -130,12 +130,28 @@ def observations(points: np.ndarray, K: np.ndarray, pose: np.ndarray, size: tupl
     return to_2d, to_ndepth
 
 
-def write_scene(root: Path, scene: str, views: list, walls: list[np.ndarray]) -> dict:
-    """Images, depths and scene_info/<scene>.npz of one scene; returns the scene_info dict."""
+def scene_folders(root: Path, scene: str) -> tuple[Path, Path]:
+    """(image folder, depth folder) of a scene in the D2-Net undistorted layout, created."""
     image_dir = root / "Undistorted_SfM" / scene / "images"
     depth_dir = root / "phoenix" / "S6" / "zl548" / "MegaDepth_v1" / scene / "dense0" / "depths"
     image_dir.mkdir(parents=True, exist_ok=True)
     depth_dir.mkdir(parents=True, exist_ok=True)
+    return image_dir, depth_dir
+
+
+def index_arrays(info: dict) -> dict:
+    """image_paths, depth_paths, intrinsics, poses as the object arrays of a scene_info file."""
+    return {
+        "image_paths": np.array(info["image_paths"], dtype=object),
+        "depth_paths": np.array(info["depth_paths"], dtype=object),
+        "intrinsics": np.array(info["intrinsics"] + [None], dtype=object)[:-1],
+        "poses": np.array(info["poses"] + [None], dtype=object)[:-1],
+    }
+
+
+def write_scene(root: Path, scene: str, views: list, walls: list[np.ndarray]) -> dict:
+    """Images, depths and scene_info/<scene>.npz of one scene; returns the scene_info dict."""
+    image_dir, depth_dir = scene_folders(root, scene)
     points = track_points()
     info = {k: [] for k in ("image_paths", "depth_paths", "intrinsics", "poses", "points3D_id_to_2D", "points3D_id_to_ndepth")}
     for number, (size, angles, centre) in enumerate(views):
@@ -159,10 +175,7 @@ def write_scene(root: Path, scene: str, views: list, walls: list[np.ndarray]) ->
     np.fill_diagonal(overlap, -1.0)
     axes = np.stack([pose[2, :3] for pose in info["poses"]])
     arrays = {
-        "image_paths": np.array(info["image_paths"], dtype=object),
-        "depth_paths": np.array(info["depth_paths"], dtype=object),
-        "intrinsics": np.array(info["intrinsics"] + [None], dtype=object)[:-1],
-        "poses": np.array(info["poses"] + [None], dtype=object)[:-1],
+        **index_arrays(info),
         "overlap_matrix": overlap,
         "scale_ratio_matrix": np.where(overlap > 0, 1.2, -1.0),
         "angles": np.degrees(np.arccos(np.clip(axes @ axes.T, -1, 1))),
@@ -203,10 +216,7 @@ def write_real_pair(root: Path, sample: Path, scene: str = "0015") -> Path:
     with its real intrinsics and poses, and a MegaDepth-1500-style test index over the same pair."""
     source = np.load(sample / "sample.npz", allow_pickle=True)
     (i, j), overlap = source["pair_infos"][0][:2]
-    image_dir = root / "Undistorted_SfM" / scene / "images"
-    depth_dir = root / "phoenix" / "S6" / "zl548" / "MegaDepth_v1" / scene / "dense0" / "depths"
-    image_dir.mkdir(parents=True, exist_ok=True)
-    depth_dir.mkdir(parents=True, exist_ok=True)
+    image_dir, depth_dir = scene_folders(root, scene)
     info = {"image_paths": [], "depth_paths": [], "intrinsics": [], "poses": []}
     for row in (i, j):
         image, depth = str(source["image_paths"][row]), str(source["depth_paths"][row])
@@ -218,10 +228,7 @@ def write_real_pair(root: Path, sample: Path, scene: str = "0015") -> Path:
         info["poses"].append(np.asarray(source["poses"][row], dtype=np.float64))
     overlap_matrix = np.array([[-1.0, overlap], [overlap, -1.0]])
     arrays = {
-        "image_paths": np.array(info["image_paths"], dtype=object),
-        "depth_paths": np.array(info["depth_paths"], dtype=object),
-        "intrinsics": np.array(info["intrinsics"] + [None], dtype=object)[:-1],
-        "poses": np.array(info["poses"] + [None], dtype=object)[:-1],
+        **index_arrays(info),
         "overlap_matrix": overlap_matrix,
         "scale_ratio_matrix": np.where(overlap_matrix > 0, 1.0, -1.0),
     }
