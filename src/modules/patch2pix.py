@@ -131,10 +131,12 @@ class Patch2Pix(MatchingModule):
         return losses["total"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> Matches:
-        matches = self.match(batch, io_thres=self.val_io_thres)
-        if self.val_benchmark is not None:
-            self.val_benchmark.update(batch, matches)
-        return matches
+        """The shared validation (the benchmark's predict, then update) at the reference's validation threshold."""
+        default, self.io_thres = self.io_thres, self.val_io_thres
+        try:
+            return super().validation_step(batch, batch_idx)
+        finally:
+            self.io_thres = default
 
     def on_fit_start(self) -> None:
         if not self.pretrained_backbone:

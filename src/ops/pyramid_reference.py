@@ -54,6 +54,18 @@ def map_ranges(d: int, n: int) -> tuple[slice, slice]:
     return (slice(1, n), slice(0, n - 1)) if d == 0 else (slice(0, n - 1), slice(1, n))
 
 
+def role_indices(level: int, dy: int, dx: int, parents: tuple[int, int], children: tuple[int, int], maps: tuple[int, int],
+                 first_row: int = 0, rows: int | None = None) -> tuple[tuple, tuple]:
+    """(upper index, child index) into (B, cells, cells, PH, PW) volumes pairing every parent with its
+    child of role (dy, dx), pooled map pixels shifted towards the child's quadrant; child rows are
+    [first_row, first_row + rows) of the full grid, in chunk-local indices."""
+    parent_rows, child_rows = cell_ranges(level, dy, parents[0], children[0], first_row, rows)
+    parent_cols, child_cols = cell_ranges(level, dx, parents[1], children[1])
+    upper_y, child_y = map_ranges(dy, maps[0])
+    upper_x, child_x = map_ranges(dx, maps[1])
+    return (slice(None), parent_rows, parent_cols, upper_y, upper_x), (slice(None), child_rows, child_cols, child_y, child_x)
+
+
 def max_pool(volume: Tensor) -> Tensor:
     """3x3 stride-2 max-pool (padding 1) of every correlation map of a (..., H2, W2) volume."""
     h2, w2 = volume.shape[-2:]
@@ -69,15 +81,12 @@ def aggregate_reference(upper: Tensor, pooled: Tensor, level: int, weights: Tens
     h1, w1 = child_grid(level, uh1, uw1)
     rows = pooled.shape[1]
     for dy, dx in ROLES:
-        parent_rows, child_rows = cell_ranges(level, dy, uh1, h1, first_row, rows)
-        parent_cols, child_cols = cell_ranges(level, dx, uw1, w1)
-        upper_y, child_y = map_ranges(dy, ph)
-        upper_x, child_x = map_ranges(dx, pw)
-        child = pooled[:, child_rows, child_cols, child_y, child_x]
+        upper_index, child_index = role_indices(level, dy, dx, (uh1, uw1), (h1, w1), (ph, pw), first_row, rows)
+        child = pooled[child_index]
         if weights is not None:
-            full_rows = slice(child_rows.start + first_row, child_rows.stop + first_row)
-            child = child * weights[full_rows, child_cols, None, None]
-        upper[:, parent_rows, parent_cols, upper_y, upper_x] += child
+            child_rows, child_cols = child_index[1:3]
+            child = child * weights[child_rows.start + first_row : child_rows.stop + first_row, child_cols, None, None]
+        upper[upper_index] += child
     return upper
 
 
@@ -87,14 +96,11 @@ def aggregate_transpose_reference(grad_upper: Tensor, level: int, weights: Tenso
     h1, w1 = child_grid(level, uh1, uw1)
     grad = grad_upper.new_zeros(b, h1, w1, ph, pw)
     for dy, dx in ROLES:
-        parent_rows, child_rows = cell_ranges(level, dy, uh1, h1)
-        parent_cols, child_cols = cell_ranges(level, dx, uw1, w1)
-        upper_y, child_y = map_ranges(dy, ph)
-        upper_x, child_x = map_ranges(dx, pw)
-        part = grad_upper[:, parent_rows, parent_cols, upper_y, upper_x]
+        upper_index, child_index = role_indices(level, dy, dx, (uh1, uw1), (h1, w1), (ph, pw))
+        part = grad_upper[upper_index]
         if weights is not None:
-            part = part * weights[child_rows, child_cols, None, None]
-        grad[:, child_rows, child_cols, child_y, child_x] += part
+            part = part * weights[child_index[1], child_index[2], None, None]
+        grad[child_index] += part
     return grad
 
 
@@ -150,12 +156,9 @@ def backtrack_reference(upper: Tensor, lower: Tensor, level: int, first_row: int
     h1, _ = child_grid(level, uh1, uw1)
     back = lower.new_zeros(b, rows, w1, ph, pw)
     for dy, dx in ROLES:
-        parent_rows, child_rows = cell_ranges(level, dy, uh1, h1, first_row, rows)
-        parent_cols, child_cols = cell_ranges(level, dx, uw1, w1)
-        upper_y, child_y = map_ranges(dy, ph)
-        upper_x, child_x = map_ranges(dx, pw)
-        target = back[:, child_rows, child_cols, child_y, child_x]
-        torch.maximum(target, upper[:, parent_rows, parent_cols, upper_y, upper_x], out=target)
+        upper_index, child_index = role_indices(level, dy, dx, (uh1, uw1), (h1, w1), (ph, pw), first_row, rows)
+        target = back[child_index]
+        torch.maximum(target, upper[upper_index], out=target)
     inner = lower[..., : h2 - 1, : w2 - 1].reshape(-1, 1, h2 - 1, w2 - 1)
     _, argmax = F.max_pool2d(inner, 3, stride=2, padding=1, ceil_mode=True, return_indices=True)
     assert argmax.shape[-2:] == (ph, pw), "upper and lower maps do not match (upper = pooled lower)"
