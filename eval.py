@@ -1,6 +1,6 @@
 """Evaluate a matcher: python eval.py model=<method> data=<benchmark> [ckpt_path=... | weights=...]"""
 
-from src.pipeline.cli import eval_main
+from corrlab.pipeline.cli import eval_main
 
 if __name__ == "__main__":
     eval_main()

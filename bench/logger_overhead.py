@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lightning.pytorch.loggers import CSVLogger
 
-from src.tracking.visdom_logger import VisdomLogger
+from corrlab.tracking.visdom_logger import VisdomLogger
 from tests.helpers.visdom_server import VisdomServer, free_port
 
 METRICS = {"train/total": 1.0, "train/nce": 0.5, "train/skipped_steps": 0.0}

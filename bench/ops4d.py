@@ -38,17 +38,24 @@ def case_main(name: str, reference: Path | None, repeat: int, out: Path) -> None
     torch.manual_seed(0)
     with torch.no_grad():
         if name.startswith("conv4d"):
-            layers = [(torch.randn(16, 1, 3, 3, 3, 3) * 0.1, torch.randn(16)), (torch.randn(1, 16, 3, 3, 3, 3) * 0.1, torch.randn(1))]
+            layers = [
+                (torch.randn(16, 1, 3, 3, 3, 3) * 0.1, torch.randn(16)),
+                (torch.randn(1, 16, 3, 3, 3, 3) * 0.1, torch.randn(1)),
+            ]
             x = torch.randn(*POOLED)
             if name == "conv4d-ncnet-loop":
                 sys.path.insert(0, str(reference))
                 from networks.ncn.conv4d import conv4d as ncnet_conv4d
 
-                run = lambda: [ncnet_conv4d(torch.relu(ncnet_conv4d(x, w1, b1, permute_filters=True)), w2, b2, permute_filters=True)  # noqa: E731
-                               for (w1, b1), (w2, b2) in [layers]]  # fmt: skip
+                run = lambda: [
+                    ncnet_conv4d(
+                        torch.relu(ncnet_conv4d(x, w1, b1, permute_filters=True)), w2, b2, permute_filters=True
+                    )  # noqa: E731
+                    for (w1, b1), (w2, b2) in [layers]
+                ]
             else:
                 os.environ["CORRLAB_OPS"] = "torch" if name == "conv4d-torch" else "cpp"
-                from src.ops.conv4d import conv4d
+                from corrlab.ops.conv4d import conv4d
 
                 run = lambda: conv4d(torch.relu(conv4d(x, *layers[0])), *layers[1])  # noqa: E731
         elif name.startswith("maxpool"):
@@ -60,18 +67,18 @@ def case_main(name: str, reference: Path | None, repeat: int, out: Path) -> None
                 run = lambda: sliced(full, k_size=2)  # noqa: E731
             else:
                 os.environ["CORRLAB_OPS"] = "torch" if name == "maxpool-torch" else "cpp"
-                from src.ops.maxpool4d import maxpool4d
+                from corrlab.ops.maxpool4d import maxpool4d
 
                 run = lambda: maxpool4d(full, 2)  # noqa: E731
         else:
             f0, f1 = torch.randn(1, 256, 128, 96), torch.randn(1, 256, 128, 96)
             if name == "correlation-pooled":
-                from src.ops.correlation4d import pooled_correlation4d
+                from corrlab.ops.correlation4d import pooled_correlation4d
 
                 run = lambda: pooled_correlation4d(f0, f1, 2)  # noqa: E731
             else:
                 os.environ["CORRLAB_OPS"] = "torch" if name == "correlation-bmm" else "cpp"
-                from src.ops.correlation4d import correlation4d
+                from corrlab.ops.correlation4d import correlation4d
 
                 run = lambda: correlation4d(f0, f1)  # noqa: E731
         run()  # warm-up (and extension load)
@@ -88,7 +95,9 @@ CASES = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--case")
-    parser.add_argument("--reference", type=Path, help="checkout of GrumpyZhou/patch2pix (for NCNet's Conv4d / max-pool)")
+    parser.add_argument(
+        "--reference", type=Path, help="checkout of GrumpyZhou/patch2pix (for NCNet's Conv4d / max-pool)"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -98,8 +107,14 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ops4d_bench_"))
     for title, names in CASES.items():
         print(title)
-        cases = [Case(n, f"{sys.executable} -m bench.ops4d --case {n} --reference {args.reference} --repeat {args.repeat} --out {work / n}.json",
-                      cwd=str(ROOT)) for n in names]  # fmt: skip
+        cases = [
+            Case(
+                n,
+                f"{sys.executable} -m bench.ops4d --case {n} --reference {args.reference} --repeat {args.repeat} --out {work / n}.json",
+                cwd=str(ROOT),
+            )
+            for n in names
+        ]
         run_cases(cases, baseline=names[0], repeat=1)
         base = json.loads((work / f"{names[0]}.json").read_text())["op_seconds"]
         for name in names:

@@ -23,7 +23,7 @@ STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 def load_pair(paths: list[str], max_side: int) -> list[torch.Tensor]:
     """RGB images in [0, 1] (1, 3, h, w) at Patch2Pix's network size (longer side <= max_side, sides // 16)."""
-    from src.models.patch2pix.input_size import network_size
+    from corrlab.models.patch2pix.input_size import network_size
 
     images = []
     for path in paths:
@@ -54,12 +54,32 @@ def import_reference(checkout: Path):
 
 def reference_network(checkout: Path, regressors: bool = True, training: bool = False):
     Patch2Pix = import_reference(checkout)
-    regressor_config = Namespace(conv_dims=[512, 512], conv_kers=[3, 3], conv_strs=[2, 1], fc_dims=[512, 256],
-                                 feat_comb="pre", psize=[16, 16], pshift=8, panc=8 if training else 1, shared=False)  # fmt: skip
-    config = Namespace(training=training, device=torch.device("cpu"), regr_batch=1200, backbone="ResNet34", feat_idx=[0, 1, 2, 3],
-                       weights_dict=None, regressor_config=regressor_config if regressors else None, change_stride=True,
-                       freeze_feat=87, start_epoch=0,
-                       optim_config=Namespace(opt="adam", lr_init=5e-4, weight_decay=0, lr_decay=None, optimizer_dict=None, lr_scheduler_dict=None))  # fmt: skip
+    regressor_config = Namespace(
+        conv_dims=[512, 512],
+        conv_kers=[3, 3],
+        conv_strs=[2, 1],
+        fc_dims=[512, 256],
+        feat_comb="pre",
+        psize=[16, 16],
+        pshift=8,
+        panc=8 if training else 1,
+        shared=False,
+    )
+    config = Namespace(
+        training=training,
+        device=torch.device("cpu"),
+        regr_batch=1200,
+        backbone="ResNet34",
+        feat_idx=[0, 1, 2, 3],
+        weights_dict=None,
+        regressor_config=regressor_config if regressors else None,
+        change_stride=True,
+        freeze_feat=87,
+        start_epoch=0,
+        optim_config=Namespace(
+            opt="adam", lr_init=5e-4, weight_decay=0, lr_decay=None, optimizer_dict=None, lr_scheduler_dict=None
+        ),
+    )
     return Patch2Pix(config)
 
 
@@ -71,8 +91,16 @@ def write_weights(checkout: Path, out: Path, images: list[torch.Tensor], seed: i
     torch.manual_seed(seed)
     net = reference_network(checkout)
     if init == "xavier":
-        torch.save({"state_dict": net.state_dict(), "backbone": "ResNet34", "feat_idx": [0, 1, 2, 3], "change_stride": True,
-                    "regressor_config": net.regressor_config}, out)  # fmt: skip
+        torch.save(
+            {
+                "state_dict": net.state_dict(),
+                "backbone": "ResNet34",
+                "feat_idx": [0, 1, 2, 3],
+                "change_stride": True,
+                "regressor_config": net.regressor_config,
+            },
+            out,
+        )
         return
     with torch.no_grad():
         for conv in (net.ncn.conv[0], net.ncn.conv[2]):  # weights stored (S, Co, Ci, S, S, S)
@@ -86,12 +114,23 @@ def write_weights(checkout: Path, out: Path, images: list[torch.Tensor], seed: i
         net.predict_fine(*normalize(images), ksize=2, ncn_thres=0.0, mutual=True)
         for module in norms:
             module.momentum = 0.1
-    torch.save({"state_dict": net.state_dict(), "backbone": "ResNet34", "feat_idx": [0, 1, 2, 3], "change_stride": True,
-                "regressor_config": net.regressor_config}, out)  # fmt: skip
+    torch.save(
+        {
+            "state_dict": net.state_dict(),
+            "backbone": "ResNet34",
+            "feat_idx": [0, 1, 2, 3],
+            "change_stride": True,
+            "regressor_config": net.regressor_config,
+        },
+        out,
+    )
 
 
 def normalize(images: list[torch.Tensor]) -> list[torch.Tensor]:
-    return [(image - torch.from_numpy(MEAN).reshape(1, 3, 1, 1)) / torch.from_numpy(STD).reshape(1, 3, 1, 1) for image in images]
+    return [
+        (image - torch.from_numpy(MEAN).reshape(1, 3, 1, 1)) / torch.from_numpy(STD).reshape(1, 3, 1, 1)
+        for image in images
+    ]
 
 
 def run_reference(args, images) -> dict:
@@ -102,11 +141,16 @@ def run_reference(args, images) -> dict:
     with torch.no_grad():
         fine, scores, coarse = net.predict_fine(*normalize(images), ksize=2, ncn_thres=0.0, mutual=True)
     seconds = time.perf_counter() - start
-    return {"matches": fine[0].reshape(-1, 4).numpy(), "scores": scores[0].reshape(-1).numpy(), "coarse": coarse[0].numpy(), "seconds": seconds}
+    return {
+        "matches": fine[0].reshape(-1, 4).numpy(),
+        "scores": scores[0].reshape(-1).numpy(),
+        "coarse": coarse[0].numpy(),
+        "seconds": seconds,
+    }
 
 
 def run_ours(args, images) -> dict:
-    from src.modules.patch2pix import Patch2Pix
+    from corrlab.modules.patch2pix import Patch2Pix
 
     module = Patch2Pix(io_thres=0.0, max_side=args.max_side)  # every refined match; the threshold is applied after
     module.load_official(args.weights)
@@ -114,7 +158,11 @@ def run_ours(args, images) -> dict:
     start = time.perf_counter()
     matches = module.match({"image0": images[0], "image1": images[1]})
     seconds = time.perf_counter() - start
-    return {"matches": torch.cat([matches.kpts0, matches.kpts1], 1).numpy(), "scores": matches.scores.numpy(), "seconds": seconds}
+    return {
+        "matches": torch.cat([matches.kpts0, matches.kpts1], 1).numpy(),
+        "scores": matches.scores.numpy(),
+        "seconds": seconds,
+    }
 
 
 def main() -> None:
@@ -138,7 +186,9 @@ def main() -> None:
     result = (run_reference if args.side == "reference" else run_ours)(args, images)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     np.savez(args.out, **result)
-    print(f"{args.side}: {len(result['matches'])} refined matches in {result['seconds']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB")
+    print(
+        f"{args.side}: {len(result['matches'])} refined matches in {result['seconds']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ def main() -> None:
     parser.add_argument("--io-thres", type=float, default=0.25)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--weights", type=Path, help="reuse official-format weights written by an earlier run")
-    parser.add_argument("--init", choices=["calibrated", "xavier"], default="calibrated", help="see bench/patch2pix_driver.py")
+    parser.add_argument(
+        "--init", choices=["calibrated", "xavier"], default="calibrated", help="see bench/patch2pix_driver.py"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="p2p_bench_"))
@@ -37,17 +39,32 @@ def main() -> None:
     driver = f"{sys.executable} -m bench.patch2pix_driver"
     common = f"--weights {weights} --images {args.images[0]} {args.images[1]} --max-side {args.max_side} --io-thres {args.io_thres}"
     if args.weights is None:
-        run_cases([Case("weights", f"{driver} weights --init {args.init} --reference {args.reference} {common}", cwd=str(ROOT))],
-                  baseline="weights", repeat=1)  # fmt: skip
+        run_cases(
+            [
+                Case(
+                    "weights",
+                    f"{driver} weights --init {args.init} --reference {args.reference} {common}",
+                    cwd=str(ROOT),
+                )
+            ],
+            baseline="weights",
+            repeat=1,
+        )
     print(f"weights: {weights}")
     cases = [
-        Case("reference", f"{driver} reference --reference {args.reference} {common} --out {work / 'reference.npz'}", cwd=str(ROOT)),
+        Case(
+            "reference",
+            f"{driver} reference --reference {args.reference} {common} --out {work / 'reference.npz'}",
+            cwd=str(ROOT),
+        ),
         Case("ours", f"{driver} ours {common} --out {work / 'ours.npz'}", cwd=str(ROOT)),
     ]
     run_cases(cases, baseline="reference", repeat=args.repeat, json_path=args.json)
     reference, ours = np.load(work / "reference.npz"), np.load(work / "ours.npz")
-    print(f"pipeline seconds (start-up excluded): reference {float(reference['seconds']):.2f}, ours {float(ours['seconds']):.2f}, "
-          f"ratio {float(reference['seconds']) / float(ours['seconds']):.2f}x")  # fmt: skip
+    print(
+        f"pipeline seconds (start-up excluded): reference {float(reference['seconds']):.2f}, ours {float(ours['seconds']):.2f}, "
+        f"ratio {float(reference['seconds']) / float(ours['seconds']):.2f}x"
+    )
     compare(reference, ours, args.io_thres)
 
 
@@ -61,11 +78,18 @@ def compare(reference: dict, ours: dict, io_thres: float) -> None:
         return
     difference = np.abs(a - b).max(axis=1) if len(a) else np.zeros(0)
     score_difference = np.abs(reference["scores"] - ours["scores"])
-    kept = [(s > io_thres) if (s > io_thres).any() else np.ones_like(s, bool) for s in (reference["scores"], ours["scores"])]
-    print(f"identical refined matches (< 1e-3 px): {int((difference < 1e-3).sum())} / {len(a)}; max |match difference| "
-          f"{difference.max(initial=0):.2e} px; max |probability difference| {score_difference.max(initial=0):.2e}")  # fmt: skip
-    print(f"kept at io_thres {io_thres}: reference {int(kept[0].sum())}, ours {int(kept[1].sum())}, "
-          f"decided differently {int((kept[0] != kept[1]).sum())} (probabilities within {score_difference.max(initial=0):.0e} of the threshold)")  # fmt: skip
+    kept = [
+        (s > io_thres) if (s > io_thres).any() else np.ones_like(s, bool) for s in (reference["scores"], ours["scores"])
+    ]
+    print(
+        f"identical refined matches (< 1e-3 px): {int((difference < 1e-3).sum())} / {len(a)}; max |match difference| "
+        f"{difference.max(initial=0):.2e} px; max |probability difference| {score_difference.max(initial=0):.2e}"
+    )
+    print(
+        f"kept at io_thres {io_thres}: reference {int(kept[0].sum())}, ours {int(kept[1].sum())}, "
+        f"decided differently {int((kept[0] != kept[1]).sum())} (probabilities within {score_difference.max(initial=0):.0e} of the threshold)"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -30,10 +30,11 @@ THRESHOLDS = [5000, 5000]
 
 
 def batches(root: Path, count: int, batch_size: int) -> list[dict]:
-    from src.datamodules.megadepth import MegaDepthDataModule
+    from corrlab.datamodules.megadepth import MegaDepthDataModule
 
-    datamodule = MegaDepthDataModule(root=str(root), batch_size=batch_size, pairs_per_scene=None,
-                                     train_resize={"mode": "fixed", "size": [320, 480]})
+    datamodule = MegaDepthDataModule(
+        root=str(root), batch_size=batch_size, pairs_per_scene=None, train_resize={"mode": "fixed", "size": [320, 480]}
+    )
     loader = iter(datamodule.train_dataloader())
     return [next(loader) for _ in range(count)]
 
@@ -44,8 +45,9 @@ def run_reference(args, data: list[dict]) -> float:
     import_reference(args.reference)
     import train_patch2pix
     from networks.utils import sampson_dist
-    from src.geometry.epipolar import fundamental_from_pose
     from utils.train.helper import get_visdom_plots
+
+    from corrlab.geometry.epipolar import fundamental_from_pose
 
     train_patch2pix.get_gpu_mem = lambda: (0.0, 0.0)  # memory logging needs a GPU and psutil
     train_patch2pix.get_sys_mem = lambda: (0.0, 0.0)
@@ -55,13 +57,25 @@ def run_reference(args, data: list[dict]) -> float:
         parameter.requires_grad_(False)
     net.geo_dist_fn = sampson_dist
     loader = [
-        {"src_im": torch.cat(normalize([b["image0"]])), "pos_im": torch.cat(normalize([b["image1"]])),
-         "F": torch.stack([fundamental_from_pose(k0, k1, t) for k0, k1, t in zip(b["K0"], b["K1"], b["T_0to1"])])}
+        {
+            "src_im": torch.cat(normalize([b["image0"]])),
+            "pos_im": torch.cat(normalize([b["image1"]])),
+            "F": torch.stack([fundamental_from_pose(k0, k1, t) for k0, k1, t in zip(b["K0"], b["K1"], b["T_0to1"])]),
+        }
         for b in data
-    ]  # fmt: skip
+    ]
     net.regr_batch = args.regr_batch
-    settings = Namespace(panc=8, ksize=2, cthres=0.5, cls_dthres=THRESHOLDS, epi_dthres=THRESHOLDS, weight_cls=10.0,
-                         weight_epi=[1, 1], ptmax=args.proposals, plot_counts=1)  # fmt: skip
+    settings = Namespace(
+        panc=8,
+        ksize=2,
+        cthres=0.5,
+        cls_dthres=THRESHOLDS,
+        epi_dthres=THRESHOLDS,
+        weight_cls=10.0,
+        weight_epi=[1, 1],
+        ptmax=args.proposals,
+        plot_counts=1,
+    )
     vis = get_visdom_plots(prefix="train", env="bench", server=None)
     start = time.perf_counter()
     train_patch2pix.train_epoch(0, net, loader, vis, settings, lambda message: None)
@@ -69,12 +83,16 @@ def run_reference(args, data: list[dict]) -> float:
 
 
 def run_ours(args, data: list[dict]) -> float:
-    from src.losses.patch2pix import Patch2PixLoss
-    from src.modules.patch2pix import Patch2Pix
+    from corrlab.losses.patch2pix import Patch2PixLoss
+    from corrlab.modules.patch2pix import Patch2Pix
 
     torch.manual_seed(0)
-    module = Patch2Pix(proposals=args.proposals, regr_batch=args.regr_batch, checkpoint_regressors=args.side == "ours-checkpoint",
-                       loss=Patch2PixLoss(cls_thresholds=THRESHOLDS, epi_thresholds=THRESHOLDS))  # fmt: skip
+    module = Patch2Pix(
+        proposals=args.proposals,
+        regr_batch=args.regr_batch,
+        checkpoint_regressors=args.side == "ours-checkpoint",
+        loss=Patch2PixLoss(cls_thresholds=THRESHOLDS, epi_thresholds=THRESHOLDS),
+    )
     module.train()
     optimizer = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=5e-4)
     start = time.perf_counter()
@@ -90,7 +108,11 @@ def side_main(args) -> None:
     seconds = (run_reference if args.side == "reference" else run_ours)(args, data)
     pairs = args.batches * args.batch_size
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    args.out.write_text(json.dumps({"side": args.side, "pairs": pairs, "seconds": seconds, "pairs_per_s": pairs / seconds, "peak_rss_mb": peak}))
+    args.out.write_text(
+        json.dumps(
+            {"side": args.side, "pairs": pairs, "seconds": seconds, "pairs_per_s": pairs / seconds, "peak_rss_mb": peak}
+        )
+    )
 
 
 def main() -> None:
@@ -121,8 +143,10 @@ def main() -> None:
     base = json.loads((work / "reference.json").read_text())
     for side in sides:
         result = json.loads((work / f"{side}.json").read_text())
-        print(f"{side:16s} {result['pairs_per_s']:.3f} pairs/s ({result['pairs']} pairs in {result['seconds']:.1f} s), "
-              f"{base['seconds'] / result['seconds']:.2f}x the reference's throughput; peak RSS {result['peak_rss_mb']:.0f} MB")
+        print(
+            f"{side:16s} {result['pairs_per_s']:.3f} pairs/s ({result['pairs']} pairs in {result['seconds']:.1f} s), "
+            f"{base['seconds'] / result['seconds']:.2f}x the reference's throughput; peak RSS {result['peak_rss_mb']:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

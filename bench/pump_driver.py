@@ -30,7 +30,7 @@ def run_reference(checkout: Path, argv: list[str]) -> float:
 
 def run_ours(argv: list[str]) -> float:
     sys.path.insert(0, str(ROOT))
-    from src.models.pump import cli
+    from corrlab.models.pump import cli
 
     start = time.perf_counter()
     cli.main(argv)

@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.runner import Case, run_cases  # noqa: E402
-from src.models.convmixer import ConvMixer  # noqa: E402
-from src.models.pump.images import max_side_shape  # noqa: E402
-from src.models.pump.output import load_corres  # noqa: E402
+from corrlab.models.convmixer import ConvMixer  # noqa: E402
+from corrlab.models.pump.images import max_side_shape  # noqa: E402
+from corrlab.models.pump.output import load_corres  # noqa: E402
 
 DEMO = ("datasets/demo_warp/mountains_src.jpg", "datasets/demo_warp/mountains_tgt.jpg")
 DEMO_SHAPES = ((1060, 1600), (1069, 1600))  # (H, W) of the two demo images
@@ -74,7 +74,10 @@ def to_resized_ours(corres: np.ndarray, size: int) -> np.ndarray:
 
 
 def compare(reference: np.ndarray, ours: np.ndarray, size: int) -> dict:
-    ref_rows = {tuple(r): s for r, s in zip(np.rint(to_resized_reference(reference, size)).astype(int).tolist(), reference[:, 4])}
+    ref_rows = {
+        tuple(r): s
+        for r, s in zip(np.rint(to_resized_reference(reference, size)).astype(int).tolist(), reference[:, 4])
+    }
     our_rows = {tuple(r): s for r, s in zip(np.rint(to_resized_ours(ours, size)).astype(int).tolist(), ours[:, 4])}
     common = set(ref_rows) & set(our_rows)
     return {
@@ -101,7 +104,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference", required=True, help="scratch checkout of naver/pump (runnable on CPU)")
     parser.add_argument("--resize", type=int, nargs="+", default=[256, 300])
-    parser.add_argument("--ours-only", type=int, nargs="*", default=[], help="larger sizes run for ours only (the reference would exhaust memory)")
+    parser.add_argument(
+        "--ours-only",
+        type=int,
+        nargs="*",
+        default=[],
+        help="larger sizes run for ours only (the reference would exhaust memory)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--budget-gb", type=float, default=24.0)
     parser.add_argument("--json", default=None, help="write all figures to this file")
@@ -116,25 +125,43 @@ def main() -> None:
         img1, img2 = (str(reference / p) for p in DEMO)
         driver = f"{python} -m bench.pump_driver"
         cases = [
-            Case("reference", f"{driver} reference {reference} {work / 'reference.json'} --img1 {img1} --img2 {img2} --resize {size} --device cpu --desc corrlab_random --output {ref_out}", cwd=str(ROOT)),
-            Case("ours", f"{driver} ours - {work / 'ours.json'} --img1 {img1} --img2 {img2} --resize {size} --weights {reference / 'checkpoints' / 'corrlab_random.pt'} --output {our_out}", cwd=str(ROOT)),
+            Case(
+                "reference",
+                f"{driver} reference {reference} {work / 'reference.json'} --img1 {img1} --img2 {img2} --resize {size} --device cpu --desc corrlab_random --output {ref_out}",
+                cwd=str(ROOT),
+            ),
+            Case(
+                "ours",
+                f"{driver} ours - {work / 'ours.json'} --img1 {img1} --img2 {img2} --resize {size} --weights {reference / 'checkpoints' / 'corrlab_random.pt'} --output {our_out}",
+                cwd=str(ROOT),
+            ),
         ]
         print(f"\n--resize {size}: level 0 = {level0_elements(size):,} elements")
         results = run_cases(cases, baseline="reference", repeat=args.repeat)
         times = {r.name: r.median for r in results}
         peaks = {r.name: r.peak_rss_bytes for r in results}
-        pipeline = {side: json.loads((work / f"{side}.json").read_text())["pipeline_s"] for side in ("reference", "ours")}
-        print(f"pipeline seconds (start-up excluded, last run): reference {pipeline['reference']:.2f}, ours {pipeline['ours']:.2f}, "
-              f"ratio {pipeline['reference'] / pipeline['ours']:.2f}x")  # fmt: skip
+        pipeline = {
+            side: json.loads((work / f"{side}.json").read_text())["pipeline_s"] for side in ("reference", "ours")
+        }
+        print(
+            f"pipeline seconds (start-up excluded, last run): reference {pipeline['reference']:.2f}, ours {pipeline['ours']:.2f}, "
+            f"ratio {pipeline['reference'] / pipeline['ours']:.2f}x"
+        )
         same = compare(load_corres(ref_out), load_corres(our_out), size)
         print("correspondences:", same)
-        report[size] = {"seconds": times, "pipeline_seconds": pipeline, "peak_rss_bytes": peaks, "speedup": times["reference"] / times["ours"],
-                        "pipeline_speedup": pipeline["reference"] / pipeline["ours"], "memory_ratio": peaks["ours"] / peaks["reference"],
-                        "correspondences": same}  # fmt: skip
+        report[size] = {
+            "seconds": times,
+            "pipeline_seconds": pipeline,
+            "peak_rss_bytes": peaks,
+            "speedup": times["reference"] / times["ours"],
+            "pipeline_speedup": pipeline["reference"] / pipeline["ours"],
+            "memory_ratio": peaks["ours"] / peaks["reference"],
+            "correspondences": same,
+        }
     for size in args.ours_only:
         out = work / f"ours_{size}.npz"
         img1, img2 = (str(reference / p) for p in DEMO)
-        command = f"{python} -m src.models.pump.cli --img1 {img1} --img2 {img2} --resize {size} --weights {reference / 'checkpoints' / 'corrlab_random.pt'} --output {out}"
+        command = f"{python} -m corrlab.models.pump.cli --img1 {img1} --img2 {img2} --resize {size} --weights {reference / 'checkpoints' / 'corrlab_random.pt'} --output {out}"
         print(f"\n--resize {size} (ours only): level 0 = {level0_elements(size):,} elements")
         (result,) = run_cases([Case("ours", command, cwd=str(ROOT))], baseline="ours", repeat=1)
         report[size] = {"seconds": {"ours": result.median}, "peak_rss_bytes": {"ours": result.peak_rss_bytes}}
@@ -142,7 +169,9 @@ def main() -> None:
         budget = args.budget_gb * 2**30
         ours_sizes = args.resize + args.ours_only
         fits = {
-            "reference": largest_size(args.resize, [report[s]["peak_rss_bytes"]["reference"] for s in args.resize], budget),
+            "reference": largest_size(
+                args.resize, [report[s]["peak_rss_bytes"]["reference"] for s in args.resize], budget
+            ),
             "ours": largest_size(ours_sizes, [report[s]["peak_rss_bytes"]["ours"] for s in ours_sizes], budget),
         }
         print(f"largest --resize under {args.budget_gb:g} GB (linear fit of peak RSS in the level-0 size): {fits}")

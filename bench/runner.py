@@ -56,12 +56,19 @@ def run_case(case: Case, repeat: int) -> Result:
         start = time.perf_counter()
         proc = subprocess.run(
             ["/usr/bin/time", "-f", "maxrss_kb=%M", "bash", "-c", case.command],
-            cwd=case.cwd, env=env, capture_output=True, text=True,
-        )  # fmt: skip
+            cwd=case.cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         result.seconds.append(time.perf_counter() - start)
         result.returncode = proc.returncode
         match = re.search(r"maxrss_kb=(\d+)", proc.stderr)
-        rss = int(match.group(1)) * 1024 if match else max(0, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss - before) * 1024
+        rss = (
+            int(match.group(1)) * 1024
+            if match
+            else max(0, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss - before) * 1024
+        )
         result.peak_rss_bytes = max(result.peak_rss_bytes, rss)
         cuda = re.findall(r"peak_cuda_bytes=(\d+)", proc.stdout)
         if cuda:
@@ -81,10 +88,13 @@ def run_cases(cases: list[Case], baseline: str, repeat: int = 3, json_path: str 
         table.add_column(column)
     for r in results:
         table.add_row(
-            r.name, f"{r.median:.2f}", f"{r.peak_rss_bytes / 2**20:.0f}",
-            f"{base.median / r.median:.2f}x", f"{base.peak_rss_bytes / max(r.peak_rss_bytes, 1):.2f}x",
+            r.name,
+            f"{r.median:.2f}",
+            f"{r.peak_rss_bytes / 2**20:.0f}",
+            f"{base.median / r.median:.2f}x",
+            f"{base.peak_rss_bytes / max(r.peak_rss_bytes, 1):.2f}x",
             "ok" if r.returncode == 0 else f"exit {r.returncode}",
-        )  # fmt: skip
+        )
     Console().print(table)
     if json_path is not None:
         Path(json_path).write_text(json.dumps([asdict(r) | {"median": r.median} for r in results], indent=2))

@@ -38,13 +38,25 @@ def prepare(root: Path, pairs: int) -> None:
         name = f"{index:06d}-{source}-{target}:{category}"
         n = int(rng.integers(3, 20))
         record = {
-            "pair_id": index, "src_imname": f"{source}.jpg", "trg_imname": f"{target}.jpg",
-            "src_imsize": [500, 375, 3], "trg_imsize": [500, 333, 3], "src_bndbox": [10, 20, 300, 250],
-            "trg_bndbox": [30, 40, 400, 300], "category": category, "src_pose": "Frontal", "trg_pose": "Left",
-            "src_kps": rng.integers(0, 300, (n, 2)).tolist(), "trg_kps": rng.integers(0, 300, (n, 2)).tolist(),
-            "kps_ids": [str(i) for i in sorted(rng.choice(30, n, replace=False))], "mirror": 0,
-            "viewpoint_variation": 1, "scale_variation": 0, "truncation": 0, "occlusion": 0,
-        }  # fmt: skip
+            "pair_id": index,
+            "src_imname": f"{source}.jpg",
+            "trg_imname": f"{target}.jpg",
+            "src_imsize": [500, 375, 3],
+            "trg_imsize": [500, 333, 3],
+            "src_bndbox": [10, 20, 300, 250],
+            "trg_bndbox": [30, 40, 400, 300],
+            "category": category,
+            "src_pose": "Frontal",
+            "trg_pose": "Left",
+            "src_kps": rng.integers(0, 300, (n, 2)).tolist(),
+            "trg_kps": rng.integers(0, 300, (n, 2)).tolist(),
+            "kps_ids": [str(i) for i in sorted(rng.choice(30, n, replace=False))],
+            "mirror": 0,
+            "viewpoint_variation": 1,
+            "scale_variation": 0,
+            "truncation": 0,
+            "occlusion": 0,
+        }
         (root / "PairAnnotation" / "trn" / f"{name}.json").write_text(json.dumps(record))
         names.append(name)
         for image in (source, target):
@@ -58,7 +70,7 @@ def prepare(root: Path, pairs: int) -> None:
 
 
 def lazy(root: Path) -> int:
-    from src.datamodules.spair import SPairDataModule
+    from corrlab.datamodules.spair import SPairDataModule
 
     return len(SPairDataModule(root=str(root)).dataset("train"))
 
@@ -71,7 +83,10 @@ def eager(root: Path) -> int:
     records = [json.loads((root / "PairAnnotation" / "trn" / f"{n}.json").read_text()) for n in names]
     kps = [(torch.tensor(r["src_kps"]).t().float(), torch.tensor(r["trg_kps"]).t().float()) for r in records]
     boxes = [(torch.tensor(r["src_bndbox"]).float(), torch.tensor(r["trg_bndbox"]).float()) for r in records]
-    flags = [[torch.tensor(r[k]) for k in ("viewpoint_variation", "scale_variation", "truncation", "occlusion")] for r in records]
+    flags = [
+        [torch.tensor(r[k]) for k in ("viewpoint_variation", "scale_variation", "truncation", "occlusion")]
+        for r in records
+    ]
     return min(len(kps), len(boxes), len(flags))
 
 
@@ -79,7 +94,7 @@ def measure(case: str) -> None:
     """Run one case after the shared imports; print its build time and peak-RSS growth as JSON."""
     import torch  # noqa: F401  the imports both cases share
 
-    import src.datamodules.spair  # noqa: F401
+    import corrlab.datamodules.spair  # noqa: F401
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
@@ -101,8 +116,17 @@ def main() -> None:
     prepare(ROOT, args.pairs)
     results = {}
     for case in ("eager", "lazy"):
-        runs = [json.loads(subprocess.run([sys.executable, "-m", "bench.semantic_index", "--case", case], capture_output=True,
-                                          text=True, check=True).stdout.splitlines()[-1]) for _ in range(args.repeat)]  # fmt: skip
+        runs = [
+            json.loads(
+                subprocess.run(
+                    [sys.executable, "-m", "bench.semantic_index", "--case", case],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.splitlines()[-1]
+            )
+            for _ in range(args.repeat)
+        ]
         results[case] = {k: statistics.median(r[k] for r in runs) for k in ("pairs", "seconds", "peak_rss_growth_mb")}
     print(f"index of {args.pairs} pairs, median of {args.repeat} fresh processes")
     for case, r in results.items():

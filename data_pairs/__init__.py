@@ -1,1 +1,1 @@
-"""Training pair-list generation (python -m data_pairs.<command>)."""
+"""Training pair-list generation (python -m corrlab.data_pairs.<command>)."""

@@ -1,6 +1,6 @@
 """Convert Patch2Pix's released MegaDepth pair file to corrlab's pair-list format (the exact published pairs).
 
-    python -m data_pairs.from_patch2pix megadepth_pairs.ov0.35_imrat1.5.pair500.excl_test.npy --out train.npz
+    python -m corrlab.data_pairs.from_patch2pix megadepth_pairs.ov0.35_imrat1.5.pair500.excl_test.npy --out train.npz
 
 The released file (Patch2Pix data_pairs/download.sh; 60,661 pairs in 160 scenes) is an np.save'd dict
 {scene: {'ims': [...], 'pairs': [Namespace(im1, im2, overlap, K1, K2, R, t, q, crop1, crop2)]}} with
@@ -20,8 +20,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from src.datamodules.errors import UnreadableFileError
-from src.datamodules.posed_index import PosedPairIndex, save_pair_list
+from corrlab.datamodules.errors import UnreadableFileError
+from corrlab.datamodules.posed_index import PosedPairIndex, save_pair_list
 
 DEPTH_TEMPLATE = "phoenix/S6/zl548/MegaDepth_v1/{scene}/dense0/depths/{stem}.h5"
 
@@ -58,14 +58,23 @@ def load_patch2pix_pairs(path: str | Path) -> PosedPairIndex:
     names = list(images)
     depths = [DEPTH_TEMPLATE.format(scene=s, stem=PurePosixPath(n).stem) for n, s in zip(names, image_scenes)]
     return PosedPairIndex(
-        images=np.array(names, dtype=str), depths=np.array(depths, dtype=str), scenes=np.array(image_scenes, dtype=str),
-        pairs=np.array(rows, np.int64).reshape(-1, 2), overlap=np.array(overlap, np.float64),
-        K0=np.array(K0).reshape(-1, 3, 3), K1=np.array(K1).reshape(-1, 3, 3), T_0to1=np.array(T).reshape(-1, 4, 4),
-    )  # fmt: skip
+        images=np.array(names, dtype=str),
+        depths=np.array(depths, dtype=str),
+        scenes=np.array(image_scenes, dtype=str),
+        pairs=np.array(rows, np.int64).reshape(-1, 2),
+        overlap=np.array(overlap, np.float64),
+        K0=np.array(K0).reshape(-1, 3, 3),
+        K1=np.array(K1).reshape(-1, 3, 3),
+        T_0to1=np.array(T).reshape(-1, 4, 4),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m data_pairs.from_patch2pix", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m corrlab.data_pairs.from_patch2pix",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("source", type=Path, help="Patch2Pix's megadepth_pairs.*.npy")
     parser.add_argument("--out", type=Path, required=True, help="output .npz pair list")
     args = parser.parse_args(argv)
@@ -75,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     scenes = sorted(set(index.scenes.tolist()))
-    save_pair_list(args.out, index, {"source": f"Patch2Pix pair file {args.source.name}", "split": "train", "scenes": scenes})
+    save_pair_list(
+        args.out, index, {"source": f"Patch2Pix pair file {args.source.name}", "split": "train", "scenes": scenes}
+    )
     print(json.dumps({"path": str(args.out), "pairs": len(index), "scenes": len(scenes)}))
     return 0
 

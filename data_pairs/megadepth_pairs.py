@@ -1,6 +1,6 @@
 """MegaDepth training and validation pair lists from D2-Net scene_info files (Patch2Pix's recipe by default).
 
-    python -m data_pairs.megadepth_pairs --root <megadepth root> --out <dir> [--seed 0]
+    python -m corrlab.data_pairs.megadepth_pairs --root <megadepth root> --out <dir> [--seed 0]
 
 Per scene (Patch2Pix, data_pairs/prep_megadepth_training_pairs.ipynb): every ordered pair with
 overlap in [0.35, 1); both images' width/height (2 x principal point) in [1.3, 1.7] (landscape, croppable
@@ -28,16 +28,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from src.datamodules.errors import UnreadableFileError
-from src.datamodules.megadepth_index import (
+from corrlab.datamodules.errors import UnreadableFileError
+from corrlab.datamodules.megadepth_index import (
     PATCH2PIX_TEST_SCENES,
     SCENE_INFO_KEYS,
     candidate_pairs,
     index_from_rows,
     load_index_file,
 )
-from src.datamodules.posed_index import PosedPairIndex, concat, save_pair_list
-from src.geometry.epipolar import fundamental_from_pose, sampson_distance
+from corrlab.datamodules.posed_index import PosedPairIndex, concat, save_pair_list
+from corrlab.geometry.epipolar import fundamental_from_pose, sampson_distance
 
 OVERLAP_BINS = (0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 1.05)
 
@@ -60,7 +60,9 @@ def scene_pairs(path: Path, scene: str, recipe: dict[str, Any], limit: int, seed
     """(selected pairs of one scene, number of candidates before the Sampson check and the limit)."""
     keys = SCENE_INFO_KEYS + (("points3D_id_to_2D",) if recipe["max_sampson"] is not None else ())
     info = load_index_file(path, keys)
-    i, j = candidate_pairs(info, path, recipe["min_overlap"], recipe["max_overlap"], recipe["max_scale_ratio"], recipe["aspect_range"])
+    i, j = candidate_pairs(
+        info, path, recipe["min_overlap"], recipe["max_overlap"], recipe["max_scale_ratio"], recipe["aspect_range"]
+    )
     rng = np.random.default_rng([seed, zlib.crc32(scene.encode())])
     chosen = []
     for k in rng.permutation(len(i)):
@@ -89,7 +91,11 @@ def overlap_histogram(index: PosedPairIndex) -> dict[str, int]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m data_pairs.megadepth_pairs", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m corrlab.data_pairs.megadepth_pairs",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--root", type=Path, help="MegaDepth root (holding scene_info/); or give --scene-info-dir")
     p.add_argument("--scene-info-dir", type=Path, help="default <root>/scene_info")
     p.add_argument("--out", type=Path, required=True, help="output folder for train.npz and val.npz")
@@ -98,7 +104,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-scale-ratio", type=float, default=float("inf"))
     p.add_argument("--aspect-range", type=float, nargs=2, default=[1.3, 1.7], metavar=("MIN", "MAX"))
     p.add_argument("--no-aspect-filter", action="store_true", help="keep portrait and any aspect ratio")
-    p.add_argument("--max-sampson", type=float, default=1.0, help="mean squared Sampson distance, px^2 (negative: no check)")
+    p.add_argument(
+        "--max-sampson", type=float, default=1.0, help="mean squared Sampson distance, px^2 (negative: no check)"
+    )
     p.add_argument("--pairs-per-scene", type=int, default=500)
     p.add_argument("--exclude-scenes", nargs="*", default=list(PATCH2PIX_TEST_SCENES))
     p.add_argument("--val-scenes", nargs="*", default=None, help="default: the excluded scenes")
@@ -119,10 +127,12 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if not files:
         raise FileNotFoundError(f"no <scene>.npz files in {scene_info_dir}")
     recipe = {
-        "min_overlap": args.min_overlap, "max_overlap": args.max_overlap, "max_scale_ratio": args.max_scale_ratio,
+        "min_overlap": args.min_overlap,
+        "max_overlap": args.max_overlap,
+        "max_scale_ratio": args.max_scale_ratio,
         "aspect_range": None if args.no_aspect_filter else list(args.aspect_range),
         "max_sampson": None if args.max_sampson < 0 else args.max_sampson,
-    }  # fmt: skip
+    }
     val_scenes = list(args.exclude_scenes if args.val_scenes is None else args.val_scenes)
     excluded = set(args.exclude_scenes) | set(val_scenes)
     train = build_list({s: p for s, p in files.items() if s not in excluded}, recipe, args.pairs_per_scene, args.seed)
@@ -133,10 +143,20 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if len(index) == 0:
             print(f"{split}: no pairs (scenes: {'none present' if split == 'val' else 'none left'}); nothing written")
             continue
-        meta = {**source, "split": split, "pairs_per_scene": limit, "excluded_scenes": sorted(excluded) if split == "train" else [],
-                "scenes": sorted(set(index.scenes.tolist()))}  # fmt: skip
+        meta = {
+            **source,
+            "split": split,
+            "pairs_per_scene": limit,
+            "excluded_scenes": sorted(excluded) if split == "train" else [],
+            "scenes": sorted(set(index.scenes.tolist())),
+        }
         path = save_pair_list(args.out / f"{split}.npz", index, meta)
-        summary[split] = {"path": str(path), "pairs": len(index), "scenes": len(meta["scenes"]), "overlap_histogram": overlap_histogram(index)}
+        summary[split] = {
+            "path": str(path),
+            "pairs": len(index),
+            "scenes": len(meta["scenes"]),
+            "overlap_histogram": overlap_histogram(index),
+        }
     print(json.dumps(summary, indent=2))
     return summary
 

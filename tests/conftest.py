@@ -10,7 +10,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from src.config.schema import PROJECT_ROOT, register_configs
+from corrlab.config.schema import register_configs
+from tests.helpers.paths import PROJECT_ROOT
 
 CONFIG_DIR = PROJECT_ROOT / "conf"
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -56,10 +57,18 @@ def train_cfg(tmp_path: Path) -> DictConfig:
     cfg = compose_config(
         "train",
         [
-            "model=sift", "trainer=cpu", "logger=csv", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
-            "trainer.limit_val_batches=2", "data.num_train_pairs=16", "data.num_val_pairs=4", "data.batch_size=2",
-            "data.image_size=[64,80]", "~callbacks.progress_bar",
+            "model=sift",
+            "trainer=cpu",
+            "logger=csv",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=2",
+            "trainer.limit_val_batches=2",
+            "data.num_train_pairs=16",
+            "data.num_val_pairs=4",
+            "data.batch_size=2",
+            "data.image_size=[64,80]",
+            "~callbacks.progress_bar",
         ],
         tmp_path,
-    )  # fmt: skip
+    )
     return with_tiny_model(cfg)

@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-from src.datamodules import ap10k
-from src.datamodules.ap10k import AP10KDataModule
-from src.datamodules.ap10k_pairs import main, write_pairs
-from src.datamodules.errors import DatasetNotFoundError
+from corrlab.datamodules import ap10k
+from corrlab.datamodules.ap10k import AP10KDataModule
+from corrlab.datamodules.ap10k_pairs import main, write_pairs
+from corrlab.datamodules.errors import DatasetNotFoundError
 from tests.helpers.oracle_transfer import OracleTransfer
 from tests.helpers.semantic_fixtures import write_ap10k
 
@@ -33,8 +33,15 @@ def test_pair_counts_follow_the_recipe(dataset):
     # cat: 55 usable images -> 5 train / 20 val / 30 test; lion: 12 test; dog: 6 test, of which images 4 and 5
     # share no labelled keypoint.  Intra-species: all val/test combinations, train min(50 x 5, 10) = 10.
     # Cross-species (Felidae only): 30 x 12 = 360 < 900.  Cross-family: 42 x 6 = 252 candidates, 30 sampled.
-    assert counts == {"trn": 10, "val": 190, "test": 435 + 66 + 14, "val_cross_species": 0, "test_cross_species": 360,
-                      "val_cross_family": 0, "test_cross_family": 30}  # fmt: skip
+    assert counts == {
+        "trn": 10,
+        "val": 190,
+        "test": 435 + 66 + 14,
+        "val_cross_species": 0,
+        "test_cross_species": 360,
+        "val_cross_family": 0,
+        "test_cross_family": 30,
+    }
 
 
 def test_splits_crowding_and_visibility_rules(dataset):
@@ -44,8 +51,12 @@ def test_splits_crowding_and_visibility_rules(dataset):
     train_images = {s for n in names(root, "trn") for s in ap10k.stems(n)[:2]}
     assert train_images == set(cat[:5]) and set(cat[-30:]) <= test_images and not set(cat[5:25]) & test_images
     assert set(usable["dog"]) <= test_images
-    all_images = {s for split in ("trn", "val", "test", "test_cross_species", "test_cross_family") for n in names(root, split)
-                  for s in ap10k.stems(n)[:2]}  # fmt: skip
+    all_images = {
+        s
+        for split in ("trn", "val", "test", "test_cross_species", "test_cross_family")
+        for n in names(root, split)
+        for s in ap10k.stems(n)[:2]
+    }
     assert "000000000074" not in all_images and "000000000075" not in all_images  # crowded, 2 keypoints
     dog4, dog5 = usable["dog"][4], usable["dog"][5]
     assert not {f"{dog4}-{dog5}:dog", f"{dog5}-{dog4}:dog"} & set(names(root, "test"))
@@ -61,7 +72,9 @@ def test_same_seed_same_pairs_other_seed_other_sample(dataset, tmp_path):
         assert names(tmp_path, split, "again") == names(root, split)
     assert names(tmp_path, "test_cross_family", "other") != names(root, "test_cross_family")
     first = names(root, "test")[0]
-    assert (tmp_path / "again" / "test" / f"{first}.json").read_text() == (root / "PairAnnotation" / "test" / f"{first}.json").read_text()
+    assert (tmp_path / "again" / "test" / f"{first}.json").read_text() == (
+        root / "PairAnnotation" / "test" / f"{first}.json"
+    ).read_text()
 
 
 def test_pairs_are_written_once(dataset, tmp_path, capsys):
@@ -100,7 +113,7 @@ def test_datamodule_reads_pairs_like_spair(dataset):
 
 def test_missing_pairs_and_verify(dataset, tmp_path):
     root, _, _ = dataset
-    with pytest.raises(DatasetNotFoundError, match="python -m src.datamodules.ap10k_pairs --root"):
+    with pytest.raises(DatasetNotFoundError, match="python -m corrlab.datamodules.ap10k_pairs --root"):
         AP10KDataModule(root=str(root), pairs=str(tmp_path / "none")).dataset("test")
     assert ap10k.verify(root) == []
     problems = ap10k.verify(root, pairs=tmp_path / "none")

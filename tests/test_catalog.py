@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import sys
-import tomllib
 
 import pytest
+import tomllib
 
-from src.config.schema import PROJECT_ROOT
-from src.datamodules.catalog import DatasetEntry, entries, get, names, registry
-from src.datamodules.catalog.cli import main
+from corrlab.datamodules.catalog import DatasetEntry, entries, get, names, registry
+from corrlab.datamodules.catalog.cli import main
 from tests.helpers.hpatches_fixture import write_hpatches
 from tests.helpers.megadepth_fixture import write_megadepth
+from tests.helpers.paths import PROJECT_ROOT
 
 
 def test_every_geometric_dataset_is_registered_with_sources():
@@ -19,7 +19,10 @@ def test_every_geometric_dataset_is_registered_with_sources():
     for entry in entries().values():
         assert isinstance(entry, DatasetEntry) and "http" in entry.how_to_get and entry.layout.strip()
         assert f"corrlab-data verify {entry.name}" in entry.how_to_get
-    assert "213,461,598,257 bytes" in get("megadepth").how_to_get and "multi_view_training_rig.7z" in get("eth3d").how_to_get
+    assert (
+        "213,461,598,257 bytes" in get("megadepth").how_to_get
+        and "multi_view_training_rig.7z" in get("eth3d").how_to_get
+    )
     with pytest.raises(KeyError, match="known datasets: .*megadepth"):
         get("megadepht")
 
@@ -29,7 +32,7 @@ def test_an_entry_module_without_entry_is_refused(tmp_path, monkeypatch):
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "good.py").write_text(
-        "from src.datamodules.catalog.registry import DatasetEntry\n"
+        "from corrlab.datamodules.catalog.registry import DatasetEntry\n"
         "ENTRY = DatasetEntry('good', 'Good', 'good', 'layout', 'http://x', verify=lambda root: None)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -74,4 +77,4 @@ def test_cli_verify_reports_and_sets_the_exit_code(tmp_path, capsys):
 
 def test_corrlab_data_is_a_console_script():
     scripts = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["corrlab-data"] == "src.datamodules.catalog.cli:main"
+    assert scripts["corrlab-data"] == "corrlab.datamodules.catalog.cli:main"

@@ -6,8 +6,8 @@ import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 
-from src.config.overrides import UnknownConfigKeyError, check_overrides
-from src.pipeline.instantiate import ConfigArgumentError, instantiate
+from corrlab.config.overrides import UnknownConfigKeyError, check_overrides
+from corrlab.pipeline.instantiate import ConfigArgumentError, instantiate
 from tests.conftest import CONFIG_DIR, compose_config
 
 
@@ -57,5 +57,5 @@ def test_wrong_type_fails_at_composition(tmp_path):
 
 def test_unexpected_constructor_argument_names_the_valid_ones(tmp_path):
     cfg = compose_config("eval", ["+model.ratios=0.7"], tmp_path)
-    with pytest.raises(ConfigArgumentError, match="Valid arguments of src.modules.sift.SIFTMatcher: .*ratio"):
+    with pytest.raises(ConfigArgumentError, match="Valid arguments of corrlab.modules.sift.SIFTMatcher: .*ratio"):
         instantiate(cfg.model)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from src.datamodules.collate import collate_pairs
-from src.datamodules.resize import ResizePolicy
-from src.matches import Matches
-from src.modules.base import MatchingModule, sample_warp
+from corrlab.datamodules.collate import collate_pairs
+from corrlab.datamodules.resize import ResizePolicy
+from corrlab.matches import Matches
+from corrlab.modules.base import MatchingModule, sample_warp
 
 
 def test_matches_validate_shapes_and_split_by_pair():
@@ -20,7 +20,13 @@ def test_matches_validate_shapes_and_split_by_pair():
     with pytest.raises(ValueError, match="scores"):
         Matches(torch.rand(5, 2), torch.rand(5, 2), torch.rand(4), torch.zeros(5, dtype=torch.long))
     with pytest.raises(ValueError, match="warp"):
-        Matches(torch.rand(0, 2), torch.rand(0, 2), torch.rand(0), torch.zeros(0, dtype=torch.long), warp=torch.rand(1, 4, 4))
+        Matches(
+            torch.rand(0, 2),
+            torch.rand(0, 2),
+            torch.rand(0),
+            torch.zeros(0, dtype=torch.long),
+            warp=torch.rand(1, 4, 4),
+        )
 
 
 def test_collate_stacks_tensors_and_keeps_the_rest_as_lists():
@@ -79,8 +85,9 @@ def test_sparse_transfer_uses_the_nearest_match_displacement():
     matches = Matches(
         kpts0=torch.tensor([[10.0, 10.0], [50.0, 50.0], [5.0, 5.0]]),
         kpts1=torch.tensor([[12.0, 13.0], [40.0, 45.0], [0.0, 0.0]]),
-        scores=torch.ones(3), batch_idx=torch.tensor([0, 0, 1]),
-    )  # fmt: skip
+        scores=torch.ones(3),
+        batch_idx=torch.tensor([0, 0, 1]),
+    )
     batch = {"image0": torch.zeros(3, 3, 8, 8)}
     query = torch.tensor([[[11.0, 9.0], [48.0, 52.0]], [[0.0, 0.0], [9.0, 9.0]], [[1.0, 1.0], [2.0, 2.0]]])
     out = FixedMatcher(matches).transfer(batch, query)
@@ -97,4 +104,6 @@ def test_dense_transfer_reads_the_warp_bilinearly():
     expected = torch.stack([2 * query[..., 0] + 1, query[..., 1] - 3], -1)
     assert torch.allclose(sample_warp(warp, query), expected, atol=1e-5)
     matches = Matches(torch.zeros(0, 2), torch.zeros(0, 2), torch.zeros(0), torch.zeros(0, dtype=torch.long), warp=warp)
-    assert torch.allclose(FixedMatcher(matches).transfer({"image0": torch.zeros(1, 3, h, w)}, query), expected, atol=1e-5)
+    assert torch.allclose(
+        FixedMatcher(matches).transfer({"image0": torch.zeros(1, 3, h, w)}, query), expected, atol=1e-5
+    )

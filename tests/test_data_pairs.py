@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_pairs import from_patch2pix, megadepth_pairs
-from src.datamodules.megadepth import MegaDepthDataModule
-from src.datamodules.posed_index import load_pair_list
+from corrlab.data_pairs import from_patch2pix, megadepth_pairs
+from corrlab.datamodules.megadepth import MegaDepthDataModule
+from corrlab.datamodules.posed_index import load_pair_list
 from tests.helpers.megadepth_fixture import write_megadepth
 
 
@@ -30,7 +30,13 @@ def test_recipe_filters_excludes_test_scenes_and_writes_a_validation_list(megade
     train, meta = load_pair_list(tmp_path / "train.npz")
     # 0001: 10 ordered pairs pass overlap [0.35, 1) and aspect [1.3, 1.7]; 0015: 4; 0024 is an excluded test scene
     assert len(train) == 14 and set(train.pair_scenes()) == {"0001", "0015"}
-    assert meta["recipe"] == {"min_overlap": 0.35, "max_overlap": 1.0, "max_scale_ratio": math.inf, "aspect_range": [1.3, 1.7], "max_sampson": 1.0}
+    assert meta["recipe"] == {
+        "min_overlap": 0.35,
+        "max_overlap": 1.0,
+        "max_scale_ratio": math.inf,
+        "aspect_range": [1.3, 1.7],
+        "max_sampson": 1.0,
+    }
     assert meta["excluded_scenes"] == sorted(["0024", "0021", "0025", "1589", "0019", "0008", "0032", "0063"])
     val, val_meta = load_pair_list(tmp_path / "val.npz")
     assert val.pair_names() == ["0024/0024_00-0024_01", "0024/0024_01-0024_00"] and val_meta["split"] == "val"
@@ -79,9 +85,20 @@ def test_patch2pix_release_file_converts_to_the_same_cameras(megadepth_root, tmp
     pairs = []
     for i, j in [(0, 1), (2, 4)]:
         T = info["poses"][j] @ np.linalg.inv(info["poses"][i])
-        pairs.append(Namespace(im1=f"0001/images/0001_0{i}.jpg", im2=f"0001/images/0001_0{j}.jpg", overlap=0.5,
-                               K1=info["intrinsics"][i], K2=info["intrinsics"][j], R=T[:3, :3], t=T[:3, 3], q=None,
-                               crop1=(0, 0), crop2=(0, 0)))  # fmt: skip
+        pairs.append(
+            Namespace(
+                im1=f"0001/images/0001_0{i}.jpg",
+                im2=f"0001/images/0001_0{j}.jpg",
+                overlap=0.5,
+                K1=info["intrinsics"][i],
+                K2=info["intrinsics"][j],
+                R=T[:3, :3],
+                t=T[:3, 3],
+                q=None,
+                crop1=(0, 0),
+                crop2=(0, 0),
+            )
+        )
     np.save(tmp_path / "p2p.npy", {"0001": {"ims": [], "pairs": pairs}})
     assert from_patch2pix.main([str(tmp_path / "p2p.npy"), "--out", str(tmp_path / "train.npz")]) == 0
     index, meta = load_pair_list(tmp_path / "train.npz")
@@ -89,8 +106,13 @@ def test_patch2pix_release_file_converts_to_the_same_cameras(megadepth_root, tmp
     assert index.depths[0] == "phoenix/S6/zl548/MegaDepth_v1/0001/dense0/depths/0001_00.h5"
     K0, K1, T = index.cameras(1)
     assert np.allclose(T, info["poses"][4] @ np.linalg.inv(info["poses"][2])) and np.allclose(K1, info["intrinsics"][4])
-    dm = MegaDepthDataModule(root=str(megadepth_root), train_pairs=str(tmp_path / "train.npz"), pairs_per_scene=None, load_depth=True,
-                             train_resize={"mode": "fixed", "size": [160, 240]})  # fmt: skip
+    dm = MegaDepthDataModule(
+        root=str(megadepth_root),
+        train_pairs=str(tmp_path / "train.npz"),
+        pairs_per_scene=None,
+        load_depth=True,
+        train_resize={"mode": "fixed", "size": [160, 240]},
+    )
     assert dm.dataset("train")[1]["depth1"].shape == (160, 240)
     (tmp_path / "bad.npy").write_bytes(b"junk")
     assert from_patch2pix.main([str(tmp_path / "bad.npy"), "--out", str(tmp_path / "x.npz")]) == 1

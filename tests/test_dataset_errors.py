@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from src.datamodules.errors import DatasetNotFoundError, UnreadableFileError
-from src.datamodules.hpatches import HPatchesDataModule
+from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
+from corrlab.datamodules.hpatches import HPatchesDataModule
 from tests.helpers.hpatches_fixture import write_hpatches
 
 
@@ -14,7 +14,12 @@ def test_missing_root_names_layout_and_download(tmp_path):
     with pytest.raises(DatasetNotFoundError) as error:
         dm.dataset("test")
     message = str(error.value)
-    assert "nowhere" in message and "H_1_2" in message and "hpatches-sequences-release.tar.gz" in message and "data.root=" in message
+    assert (
+        "nowhere" in message
+        and "H_1_2" in message
+        and "hpatches-sequences-release.tar.gz" in message
+        and "data.root=" in message
+    )
 
 
 def test_empty_root_is_not_a_silent_zero_pair_evaluation(tmp_path):

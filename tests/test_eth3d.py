@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from src.datamodules.catalog import get
-from src.datamodules.errors import DatasetNotFoundError, UnreadableFileError
-from src.datamodules.eth3d import ETH3DDataModule, ETH3DPairs
-from src.datamodules.eth3d_index import target_grid_correspondences
-from src.datamodules.resize import ResizePolicy
-from src.matches import Matches
-from src.modules.base import MatchingModule
+from corrlab.datamodules.catalog import get
+from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
+from corrlab.datamodules.eth3d import ETH3DDataModule, ETH3DPairs
+from corrlab.datamodules.eth3d_index import target_grid_correspondences
+from corrlab.datamodules.resize import ResizePolicy
+from corrlab.matches import Matches
+from corrlab.modules.base import MatchingModule
 from tests.helpers.eth3d_fixture import FIXTURE_RATES, FIXTURE_SCENES, write_eth3d
 
 SCENES = list(FIXTURE_SCENES)
@@ -66,8 +66,12 @@ def run_protocol(dm: ETH3DDataModule, module: MatchingModule) -> tuple[dict, lis
 def test_ground_truth_follows_densematching_target_grid():
     """Target points are rounded to their pixel (half to even, as np.round), the source point keeps the
     un-rounded displacement, a second point on the same pixel replaces the first, outside points go."""
-    entry = {"Xt": [10.4, 20.5, 10.2, 99.7, -0.6], "Yt": [5.6, 7.5, 6.4, 3.0, 2.0],
-             "Xs": [12.0, 25.0, 13.0, 50.0, 1.0], "Ys": [6.0, 9.0, 7.0, 1.0, 2.0]}  # fmt: skip
+    entry = {
+        "Xt": [10.4, 20.5, 10.2, 99.7, -0.6],
+        "Yt": [5.6, 7.5, 6.4, 3.0, 2.0],
+        "Xs": [12.0, 25.0, 13.0, 50.0, 1.0],
+        "Ys": [6.0, 9.0, 7.0, 1.0, 2.0],
+    }
     target, source = target_grid_correspondences(entry, (50, 100))
     assert target.tolist() == [[20, 8], [10, 6]]  # 20.5 -> 20, 7.5 -> 8; (10.4, 5.6) replaced by (10.2, 6.4)
     assert np.allclose(source, [[20 + 4.5, 8 + 1.5], [10 + 2.8, 6 + 0.6]], atol=1e-5)
@@ -83,6 +87,7 @@ def test_dataset_index_direction_and_batch(eth3d_root):
     assert torch.equal(batch["kpts0"], batch["kpts0"].round())  # queries sit on target pixels
     entry = pickle.loads((eth3d_root / "info_ETH3D_files" / "lakeside_every_5_rate_of_3").read_bytes())[0]
     assert batch["kpts0"].shape[1] == len(entry["Xt"]) - 2  # the duplicate replaced one point, one lies outside
+
     # image0 is the target frame: image0 at kpts0 shows what image1 shows at kpts1, not what it shows at kpts0
     def colours(image, points):
         h, w = image.shape[-2:]
@@ -150,7 +155,9 @@ def test_bad_input_is_named(eth3d_root, tmp_path):
     with pytest.raises(UnreadableFileError, match=r"001003\.png.*1 of 8 ETH3D pairs"):
         datamodule(root).dataset("test")
     dm = datamodule(root, on_missing="skip")
-    assert len(dm.dataset("test")) == 7 and dm.make_benchmark("test").spec()["skipped"]["names"] == ["rate3/lakeside/001000-001003"]
+    assert len(dm.dataset("test")) == 7 and dm.make_benchmark("test").spec()["skipped"]["names"] == [
+        "rate3/lakeside/001000-001003"
+    ]
     (root / "info_ETH3D_files" / "delivery_area_every_5_rate_of_5").write_bytes(b"junk")
     with pytest.raises(UnreadableFileError, match="delivery_area_every_5_rate_of_5"):
         datamodule(root).dataset("test")
@@ -170,8 +177,17 @@ def test_points_are_read_lazily(tmp_path):
     root = tmp_path / "eth3d"
     (root / "info_ETH3D_files").mkdir(parents=True)
     points = lambda: np.zeros(20_000, np.float32)  # noqa: E731  (distinct arrays: pickle stores each)
-    entries = [{"source_image": f"a/{i}.png", "target_image": f"a/{i + 3}.png", "Xs": points(), "Ys": points(), "Xt": points(), "Yt": points()}
-               for i in range(50)]  # fmt: skip
+    entries = [
+        {
+            "source_image": f"a/{i}.png",
+            "target_image": f"a/{i + 3}.png",
+            "Xs": points(),
+            "Ys": points(),
+            "Xt": points(),
+            "Yt": points(),
+        }
+        for i in range(50)
+    ]
     (root / "info_ETH3D_files" / "lakeside_every_5_rate_of_3").write_bytes(pickle.dumps(entries))
     (root / "a").mkdir()
     for i in range(53):

@@ -11,16 +11,18 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-from src.config.schema import PROJECT_ROOT
-from src.pipeline.evaluate import MissingWeightsError, evaluate
-from src.pipeline.train import train
+from corrlab.pipeline.evaluate import MissingWeightsError, evaluate
+from corrlab.pipeline.train import train
 from tests.conftest import TINY_MODEL, compose_config, shared_data
 from tests.helpers.hpatches_fixture import write_hpatches
+from tests.helpers.paths import PROJECT_ROOT
 
 
 def test_sift_on_hpatches_fixture(tmp_path):
     root = write_hpatches(tmp_path / "hpatches")
-    cfg = compose_config("eval", ["model=sift", "data=hpatches", f"data.root={root}", "num_figures=1"], tmp_path / "run")
+    cfg = compose_config(
+        "eval", ["model=sift", "data=hpatches", f"data.root={root}", "num_figures=1"], tmp_path / "run"
+    )
     summary = evaluate(cfg)
     metrics = summary["metrics"]
     assert metrics["num_pairs"] == 4  # 2 sequences x pairs (1,2), (1,3); v_artisans excluded
@@ -39,7 +41,9 @@ def test_protocol_fingerprint_changes_with_the_protocol(tmp_path):
     root = write_hpatches(tmp_path / "hpatches", num_images=2)
     fingerprints = []
     for overrides in ([], ["data.ransac_threshold=3.0"], ["data.exclude_large=false"]):
-        cfg = compose_config("eval", ["data=hpatches", f"data.root={root}", "num_figures=0", *overrides], tmp_path / "run")
+        cfg = compose_config(
+            "eval", ["data=hpatches", f"data.root={root}", "num_figures=0", *overrides], tmp_path / "run"
+        )
         fingerprints.append(evaluate(cfg)["protocol"]["fingerprint"])
     assert len(set(fingerprints)) == 3
 
@@ -68,9 +72,16 @@ def test_eval_loads_a_trained_checkpoint(train_cfg, tmp_path):
     train(train_cfg)
     checkpoint = Path(train_cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     cfg = compose_config(
-        "eval", ["data=synthetic", "data.num_test_pairs=2", "data.image_size=[64,80]", f"ckpt_path={checkpoint}", "num_figures=0"],
+        "eval",
+        [
+            "data=synthetic",
+            "data.num_test_pairs=2",
+            "data.image_size=[64,80]",
+            f"ckpt_path={checkpoint}",
+            "num_figures=0",
+        ],
         tmp_path / "eval",
-    )  # fmt: skip
+    )
     with open_dict(cfg):
         cfg.model = TINY_MODEL
     summary = evaluate(cfg)
@@ -82,9 +93,19 @@ def test_eval_loads_a_trained_checkpoint(train_cfg, tmp_path):
 @pytest.mark.slow
 def test_eval_cli_on_synthetic(tmp_path):
     result = subprocess.run(
-        [sys.executable, "eval.py", "model=sift", "data=synthetic", "data.num_test_pairs=3", f"hydra.run.dir={tmp_path}"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "eval.py",
+            "model=sift",
+            "data=synthetic",
+            "data.num_test_pairs=3",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["num_pairs"] == 3 and summary["metrics"]["mma@3"] > 0.5
@@ -95,7 +116,10 @@ def test_eval_cli_on_synthetic(tmp_path):
 def test_cli_typo_names_valid_keys(tmp_path):
     result = subprocess.run(
         [sys.executable, "eval.py", "model.ratio_=0.7", f"hydra.run.dir={tmp_path}"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert "Unknown config key 'model.ratio_'" in result.stderr and "Did you mean 'ratio'" in result.stderr

@@ -9,11 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from src.geometry.depth import reproject_points
-from src.geometry.epipolar import fundamental_from_pose, sampson_distance, symmetric_epipolar_distance
-from src.geometry.homography import corner_error, estimate_homography, symmetric_transfer_error, transfer_error, warp_points
-from src.geometry.pose import estimate_relative_pose, pose_error, relative_pose_error
-from src.geometry.scaling import homography_to_original, homography_to_resized, to_original, to_resized
+from corrlab.geometry.depth import reproject_points
+from corrlab.geometry.epipolar import fundamental_from_pose, sampson_distance, symmetric_epipolar_distance
+from corrlab.geometry.homography import (
+    corner_error,
+    estimate_homography,
+    symmetric_transfer_error,
+    transfer_error,
+    warp_points,
+)
+from corrlab.geometry.pose import estimate_relative_pose, pose_error, relative_pose_error
+from corrlab.geometry.scaling import homography_to_original, homography_to_resized, to_original, to_resized
 from tests.conftest import shared_data
 
 H = torch.tensor([[0.9, 0.1, 12.0], [-0.05, 1.1, -7.0], [1e-4, -2e-4, 1.0]], dtype=torch.float64)
@@ -40,7 +46,9 @@ def test_transfer_errors_of_a_known_shift():
     p0 = random_points()
     p1 = warp_points(H, p0) + torch.tensor([3.0, 4.0], dtype=torch.float64)
     assert torch.allclose(transfer_error(H, p0, p1), torch.full((50,), 5.0, dtype=torch.float64))
-    assert torch.allclose(symmetric_transfer_error(H, p0, warp_points(H, p0)), torch.zeros(50, dtype=torch.float64), atol=1e-9)
+    assert torch.allclose(
+        symmetric_transfer_error(H, p0, warp_points(H, p0)), torch.zeros(50, dtype=torch.float64), atol=1e-9
+    )
 
 
 def test_corner_error_of_a_translation_is_its_length():
@@ -81,13 +89,21 @@ def test_epipolar_distances_of_a_rectified_pair():
     assert torch.allclose(sampson_distance(p0, on_line, F), torch.zeros(2, dtype=torch.float64), atol=1e-9)
     assert torch.allclose(sampson_distance(p0, off_line, F), torch.full((2,), 2 / math.sqrt(2), dtype=torch.float64))
     assert torch.allclose(sampson_distance(p0, off_line, F, squared=True), torch.full((2,), 2.0, dtype=torch.float64))
-    assert torch.allclose(symmetric_epipolar_distance(p0, off_line, F), torch.full((2,), 2 * math.sqrt(2), dtype=torch.float64))
+    assert torch.allclose(
+        symmetric_epipolar_distance(p0, off_line, F), torch.full((2,), 2 * math.sqrt(2), dtype=torch.float64)
+    )
 
 
 def synthetic_two_view(n: int = 300, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     K = torch.tensor([[600.0, 0, 320], [0, 600, 240], [0, 0, 1]], dtype=torch.float64)
-    X = torch.cat([torch.rand(n, 2, generator=g, dtype=torch.float64) * 4 - 2, torch.rand(n, 1, generator=g, dtype=torch.float64) * 4 + 4], 1)
+    X = torch.cat(
+        [
+            torch.rand(n, 2, generator=g, dtype=torch.float64) * 4 - 2,
+            torch.rand(n, 1, generator=g, dtype=torch.float64) * 4 + 4,
+        ],
+        1,
+    )
     T = torch.eye(4, dtype=torch.float64)
     T[:3, :3] = rotation([0.2, 1.0, 0.1], 10.0)
     T[:3, 3] = torch.tensor([-1.0, 0.1, 0.2], dtype=torch.float64)

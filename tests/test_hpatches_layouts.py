@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from src.datamodules.catalog import get
-from src.datamodules.hpatches import HPatchesDataModule
-from src.geometry.homography import warp_points
-from src.matches import Matches
-from src.modules.base import MatchingModule
+from corrlab.datamodules.catalog import get
+from corrlab.datamodules.hpatches import HPatchesDataModule
+from corrlab.geometry.homography import warp_points
+from corrlab.matches import Matches
+from corrlab.modules.base import MatchingModule
 from tests.conftest import shared_data
 from tests.helpers.hpatches_fixture import write_hpatches
 from tests.helpers.hpatches_gcm_fixture import write_hpatches_gcm
@@ -28,7 +28,9 @@ class ShiftedGroundTruth(MatchingModule):
         parts = []
         for b in range(batch["image0"].shape[0]):
             h, w = batch["image0"].shape[-2:]
-            grid = torch.stack(torch.meshgrid(torch.arange(20.0, w - 20, 15), torch.arange(20.0, h - 20, 15), indexing="xy"), -1).reshape(-1, 2)
+            grid = torch.stack(
+                torch.meshgrid(torch.arange(20.0, w - 20, 15), torch.arange(20.0, h - 20, 15), indexing="xy"), -1
+            ).reshape(-1, 2)
             kpts1 = warp_points(batch["H_0to1"][b].double(), grid.double()).float()
             kpts1[:, 0] += self.shift * batch["scale1"][b][0]
             parts.append(Matches(grid, kpts1, torch.ones(len(grid)), torch.full((len(grid),), b)))
@@ -46,7 +48,11 @@ def test_gcm_layout_gives_the_release_pairs_and_fingerprint(tmp_path):
     release = HPatchesDataModule(root=str(write_hpatches(tmp_path / "release")))
     gcm = HPatchesDataModule(root=str(write_hpatches_gcm(tmp_path / "gcm")))
     complete = get("hpatches").verify(write_hpatches_gcm(tmp_path / "gcm6", num_images=6))
-    assert gcm.pair_names("test") == release.pair_names("test") == ["i_fixture/1-2", "i_fixture/1-3", "v_fixture/1-2", "v_fixture/1-3"]
+    assert (
+        gcm.pair_names("test")
+        == release.pair_names("test")
+        == ["i_fixture/1-2", "i_fixture/1-3", "v_fixture/1-2", "v_fixture/1-3"]
+    )
     assert gcm.dataset("test").layout == "gcm" and release.dataset("test").layout == "release"
     a, b = gcm.dataset("test")[3], release.dataset("test")[3]
     assert torch.equal(a["image1"], b["image1"]) and torch.equal(a["H_0to1"], b["H_0to1"])
@@ -70,7 +76,9 @@ def test_short480_measures_errors_in_the_short_side_480_frame(tmp_path):
     assert spec["resize"] == {"mode": "short", "size": 480, "divisible_by": 1}  # resize: null follows the resolution
     assert "pixel centres at integer coordinates" in spec["pixel_convention"]
     assert original["protocol"]["fingerprint"] != short["protocol"]["fingerprint"]
-    exact = evaluate(HPatchesDataModule(root=root, resolution="short480", resize={"mode": "none"}), ShiftedGroundTruth(0.0))
+    exact = evaluate(
+        HPatchesDataModule(root=root, resolution="short480", resize={"mode": "none"}), ShiftedGroundTruth(0.0)
+    )
     assert exact["metrics"]["mma@1"] == 1 and exact["metrics"]["hacc@1"] == 1
 
 
@@ -82,4 +90,6 @@ def test_unknown_resolution_is_refused(tmp_path):
 def test_real_pairs_at_short480():
     root = shared_data("hpatches", "partial_pairs")
     summary = evaluate(HPatchesDataModule(root=str(root), resolution="short480"), ShiftedGroundTruth(0.0))
-    assert summary["metrics"]["num_pairs"] == 3 and summary["metrics"]["mma@1"] == 1 and summary["metrics"]["hacc@1"] == 1
+    assert (
+        summary["metrics"]["num_pairs"] == 3 and summary["metrics"]["mma@1"] == 1 and summary["metrics"]["hacc@1"] == 1
+    )

@@ -13,13 +13,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from src.datamodules.errors import DatasetNotFoundError, UnreadableFileError
-from src.datamodules.megadepth import MegaDepthDataModule
-from src.datamodules.megadepth_dataset import top_left_crop
-from src.datamodules.megadepth_index import scene_info_pairs, megadepth1500_pairs
-from src.datamodules.posed_index import load_pair_list, save_pair_list
-from src.datamodules.scene_sampler import ScenePairSampler
-from src.geometry.depth import reproject_points
+from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
+from corrlab.datamodules.megadepth import MegaDepthDataModule
+from corrlab.datamodules.megadepth_dataset import top_left_crop
+from corrlab.datamodules.megadepth_index import megadepth1500_pairs, scene_info_pairs
+from corrlab.datamodules.posed_index import load_pair_list, save_pair_list
+from corrlab.datamodules.scene_sampler import ScenePairSampler
+from corrlab.geometry.depth import reproject_points
 from tests.helpers.megadepth_fixture import write_megadepth
 
 SMALL = {"mode": "fixed", "size": [160, 240]}
@@ -31,8 +31,14 @@ def megadepth_root(tmp_path_factory) -> Path:
 
 
 def datamodule(root: Path, **kwargs) -> MegaDepthDataModule:
-    defaults = dict(aspect_range=[1.3, 1.7], crop_aspect=1.5, train_resize=SMALL, pairs_per_scene=3, batch_size=2,
-                    eval_resize={"mode": "long", "size": 240})  # fmt: skip
+    defaults = dict(
+        aspect_range=[1.3, 1.7],
+        crop_aspect=1.5,
+        train_resize=SMALL,
+        pairs_per_scene=3,
+        batch_size=2,
+        eval_resize={"mode": "long", "size": 240},
+    )
     return MegaDepthDataModule(root=str(root), **{**defaults, **kwargs})
 
 
@@ -74,7 +80,9 @@ def test_train_split_excludes_test_scenes_and_draws_per_scene_each_epoch(megadep
         scenes = dataset.index.pair_scenes()[chosen]
         assert len(set(chosen.tolist())) == 6 and (scenes == "0001").sum() == 3 and (scenes == "0015").sum() == 3
     assert len({tuple(sorted(c.tolist())) for c in epochs}) > 1  # resampled across epochs
-    assert np.array_equal(ScenePairSampler(dataset.index.pair_scenes(), 3, seed=0).indices(2), epochs[2])  # reproducible
+    assert np.array_equal(
+        ScenePairSampler(dataset.index.pair_scenes(), 3, seed=0).indices(2), epochs[2]
+    )  # reproducible
     sampler.set_epoch(2)
     assert list(iter(sampler)) == epochs[2].tolist() and list(iter(sampler)) == epochs[3].tolist()
 
@@ -90,7 +98,9 @@ def test_training_batch_follows_the_contract(megadepth_root):
     dm = datamodule(megadepth_root, load_depth=True)
     batch = next(iter(dm.train_dataloader()))
     assert batch["image0"].shape == (2, 3, 160, 240) and batch["image1"].shape == (2, 3, 160, 240)
-    assert batch["K0"].shape == (2, 3, 3) and batch["T_0to1"].shape == (2, 4, 4) and batch["T_0to1"].dtype == torch.float32
+    assert (
+        batch["K0"].shape == (2, 3, 3) and batch["T_0to1"].shape == (2, 4, 4) and batch["T_0to1"].dtype == torch.float32
+    )
     assert batch["depth0"].shape == (2, 160, 240) and len(batch["name"]) == 2
     assert {"size0", "size1", "scale0", "scale1"} <= batch.keys()
 
@@ -112,7 +122,9 @@ def test_cropped_resized_cameras_and_depth_agree_with_the_pixels(megadepth_root)
     assert torch.allclose(sample["scale1"], torch.tensor([240 / 318, 160 / 212]))
     ys, xs = torch.meshgrid(torch.arange(8, 152, 4.0), torch.arange(8, 232, 4.0), indexing="ij")
     kpts0 = torch.stack([xs.ravel(), ys.ravel()], 1)
-    kpts1, valid = reproject_points(kpts0, sample["depth0"], sample["K0"], sample["T_0to1"], sample["K1"], sample["depth1"])
+    kpts1, valid = reproject_points(
+        kpts0, sample["depth0"], sample["K0"], sample["T_0to1"], sample["K1"], sample["depth1"]
+    )
     assert valid.float().mean() > 0.5
 
     def colours(image, points):
@@ -121,7 +133,9 @@ def test_cropped_resized_cameras_and_depth_agree_with_the_pixels(megadepth_root)
         return F.grid_sample(image[None], grid[None, None], align_corners=False)[0, :, 0].t()
 
     error = (colours(sample["image0"], kpts0[valid]) - colours(sample["image1"], kpts1[valid])).abs().mean()
-    shuffled = (colours(sample["image0"], kpts0[valid]) - colours(sample["image1"], kpts1[valid].roll(7, 0))).abs().mean()
+    shuffled = (
+        (colours(sample["image0"], kpts0[valid]) - colours(sample["image1"], kpts1[valid].roll(7, 0))).abs().mean()
+    )
     assert error < 0.013 and shuffled > 3 * error  # measured 0.0087; a 0.5 px offset of kpts1 gives 0.018
 
 
@@ -132,7 +146,11 @@ def test_test_split_reads_the_loftr_index_at_the_eval_resolution(megadepth_root)
     sample = dataset[0]
     assert max(sample["image0"].shape[-2:]) == 240 and "depth0" not in sample
     spec = dm.make_benchmark("test").spec()
-    assert spec["pairs"]["count"] == 3 and spec["index_files"] == ["0015_0.1_0.3.npz"] and spec["skipped_pairs"]["count"] == 0
+    assert (
+        spec["pairs"]["count"] == 3
+        and spec["index_files"] == ["0015_0.1_0.3.npz"]
+        and spec["skipped_pairs"]["count"] == 0
+    )
     assert spec["estimator"]["threshold_px"] == 0.5 and spec["estimator"]["confidence"] == 0.99999
     assert spec["resize"] == {"mode": "long", "size": 240, "divisible_by": 1}
 
@@ -141,7 +159,9 @@ def test_val_split_is_a_seeded_subset_or_a_pair_list(megadepth_root, tmp_path):
     assert len(datamodule(megadepth_root, val_max_pairs=2).dataset("val")) == 2
     names = datamodule(megadepth_root, val_max_pairs=2, seed=5).pair_names("val")
     assert names == datamodule(megadepth_root, val_max_pairs=2, seed=5).pair_names("val")
-    path = save_pair_list(tmp_path / "val.npz", scene_info_pairs(megadepth_root / "scene_info" / "0024.npz"), {"split": "val"})
+    path = save_pair_list(
+        tmp_path / "val.npz", scene_info_pairs(megadepth_root / "scene_info" / "0024.npz"), {"split": "val"}
+    )
     dm = datamodule(megadepth_root, val_pairs=str(path))
     assert dm.pair_names("val") == ["0024/0024_00-0024_01", "0024/0024_01-0024_00"]
     assert dm.make_benchmark("val").spec()["dataset"] == "megadepth"
@@ -175,7 +195,7 @@ def test_missing_root_names_layout_and_how_to_prepare(tmp_path):
         MegaDepthDataModule(root=str(tmp_path / "nowhere")).dataset("train")
     message = str(error.value)
     assert "nowhere" in message and "scene_info/<scene>.npz" in message
-    assert "corrlab-data verify megadepth" in message and "python -m data_pairs.megadepth_pairs" in message
+    assert "corrlab-data verify megadepth" in message and "python -m corrlab.data_pairs.megadepth_pairs" in message
     with pytest.raises(DatasetNotFoundError, match="MegaDepth-1500 index"):
         MegaDepthDataModule(root=str(tmp_path)).dataset("test")
 
@@ -244,11 +264,16 @@ def test_scene_tracks_are_never_loaded(tmp_path):
     tracks = np.array([{k: [1.0, 2.0] for k in range(60_000)} for _ in range(n)], dtype=object)
     overlap = np.full((n, n), 0.5)
     np.savez(
-        tmp_path / "0100.npz", image_paths=np.array([f"Undistorted_SfM/0100/images/{i}.jpg" for i in range(n)], dtype=object),
+        tmp_path / "0100.npz",
+        image_paths=np.array([f"Undistorted_SfM/0100/images/{i}.jpg" for i in range(n)], dtype=object),
         depth_paths=np.array([f"d/{i}.h5" for i in range(n)], dtype=object),
-        intrinsics=np.array([np.eye(3)] * n + [None], dtype=object)[:-1], poses=np.array([np.eye(4)] * n + [None], dtype=object)[:-1],
-        overlap_matrix=overlap, scale_ratio_matrix=overlap, points3D_id_to_2D=tracks, points3D_id_to_ndepth=tracks,
-    )  # fmt: skip
+        intrinsics=np.array([np.eye(3)] * n + [None], dtype=object)[:-1],
+        poses=np.array([np.eye(4)] * n + [None], dtype=object)[:-1],
+        overlap_matrix=overlap,
+        scale_ratio_matrix=overlap,
+        points3D_id_to_2D=tracks,
+        points3D_id_to_ndepth=tracks,
+    )
     tracemalloc.start()
     index = scene_info_pairs(tmp_path / "0100.npz")
     _, peak = tracemalloc.get_traced_memory()

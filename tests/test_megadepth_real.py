@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from src.benchmarks.relative_pose import RelativePoseBenchmark
-from src.datamodules.catalog import get
-from src.datamodules.collate import collate_pairs
-from src.datamodules.errors import UnreadableFileError
-from src.datamodules.megadepth import MegaDepthDataModule
-from src.datamodules.megadepth_dataset import MegaDepthPairs
-from src.datamodules.megadepth_index import megadepth1500_pairs, pair_info_pairs
-from src.datamodules.resize import ResizePolicy
-from src.geometry.depth import reproject_points
-from src.geometry.epipolar import fundamental_from_pose, sampson_distance
-from src.matches import Matches
-from src.modules.sift import SIFTMatcher
+from corrlab.benchmarks.relative_pose import RelativePoseBenchmark
+from corrlab.datamodules.catalog import get
+from corrlab.datamodules.collate import collate_pairs
+from corrlab.datamodules.errors import UnreadableFileError
+from corrlab.datamodules.megadepth import MegaDepthDataModule
+from corrlab.datamodules.megadepth_dataset import MegaDepthPairs
+from corrlab.datamodules.megadepth_index import megadepth1500_pairs, pair_info_pairs
+from corrlab.datamodules.resize import ResizePolicy
+from corrlab.geometry.depth import reproject_points
+from corrlab.geometry.epipolar import fundamental_from_pose, sampson_distance
+from corrlab.matches import Matches
+from corrlab.modules.sift import SIFTMatcher
 from tests.conftest import shared_data
 
 
@@ -27,7 +27,9 @@ def test_loftr_megadepth1500_index_parses_to_1500_pairs():
     index = megadepth1500_pairs(shared_data("megadepth", "loftr_test1500_scene_info"))
     assert len(index) == 1500 and len(set(index.pair_names())) == 1500
     assert Counter(index.pair_scenes().tolist()) == {"0015": 600, "0022": 900}
-    assert all(str(p).startswith(("Undistorted_SfM/0015/images/", "Undistorted_SfM/0022/images/")) for p in index.images)
+    assert all(
+        str(p).startswith(("Undistorted_SfM/0015/images/", "Undistorted_SfM/0022/images/")) for p in index.images
+    )
     K0, K1, T = index.cameras(0)
     assert np.allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3), atol=1e-6) and K0[0, 0] > 0 and K1[2, 2] == 1
     assert index.overlap.min() >= 0.1 and index.overlap.max() <= 0.8
@@ -39,7 +41,9 @@ def test_verify_reports_the_missing_megadepth1500_images(tmp_path):
     checks = {c.what: c for c in report.checks if c.part == "test1500"}
     assert checks["MegaDepth-1500 pairs"].ok
     images = checks["test images (Undistorted_SfM/0015, 0022)"]
-    assert not images.ok and images.num_missing == 806  # distinct images of the 1500 pairs and len(images.missing) == 10
+    assert (
+        not images.ok and images.num_missing == 806
+    )  # distinct images of the 1500 pairs and len(images.missing) == 10
     assert not report.ok("test1500") and not report.ok("train")
 
 
@@ -52,7 +56,13 @@ def test_datamodule_reads_the_real_index_and_refuses_an_empty_evaluation(tmp_pat
 
 def real_pair(size: int) -> dict:
     root = shared_data("megadepth", "loftr_pytorch_sample")
-    dataset = MegaDepthPairs(root, pair_info_pairs(root / "sample.npz", scene="sample"), ResizePolicy("long", size), load_depth=True, on_missing="skip")
+    dataset = MegaDepthPairs(
+        root,
+        pair_info_pairs(root / "sample.npz", scene="sample"),
+        ResizePolicy("long", size),
+        load_depth=True,
+        on_missing="skip",
+    )
     assert len(dataset) == 1 and len(dataset.skipped) == 600  # only pair_infos[0] has its images in the sample
     return dataset[0]
 
@@ -77,9 +87,15 @@ def test_real_pair_sift_matches_satisfy_the_epipolar_geometry_and_the_oracle_is_
     sift = SIFTMatcher().match(batch)
     F = fundamental_from_pose(sample["K0"].double(), sample["K1"].double(), sample["T_0to1"].double())
     assert len(sift) > 100 and sampson_distance(sift.kpts0.double(), sift.kpts1.double(), F).median() < 0.5
-    grid = torch.stack(torch.meshgrid(torch.arange(0, 478, 6.0), torch.arange(0, 640, 6.0), indexing="xy"), -1).reshape(-1, 2)
-    kpts1, valid = reproject_points(grid, sample["depth0"], sample["K0"], sample["T_0to1"], sample["K1"], sample["depth1"])
-    oracle = Matches(grid[valid], kpts1[valid], torch.ones(int(valid.sum())), torch.zeros(int(valid.sum()), dtype=torch.long))
+    grid = torch.stack(torch.meshgrid(torch.arange(0, 478, 6.0), torch.arange(0, 640, 6.0), indexing="xy"), -1).reshape(
+        -1, 2
+    )
+    kpts1, valid = reproject_points(
+        grid, sample["depth0"], sample["K0"], sample["T_0to1"], sample["K1"], sample["depth1"]
+    )
+    oracle = Matches(
+        grid[valid], kpts1[valid], torch.ones(int(valid.sum())), torch.zeros(int(valid.sum()), dtype=torch.long)
+    )
     benchmark = RelativePoseBenchmark("megadepth", "test", [sample["name"]], resize={})
     record = benchmark.update(batch, oracle)[0]
     assert record["pose_error"] < 0.01 and benchmark.compute()["pose_auc@5"] > 0.998

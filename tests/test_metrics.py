@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from src.metrics import Count, EndpointError, ErrorAUC, MeanValue, SemanticPCK, ThresholdAccuracy
+from corrlab.metrics import Count, EndpointError, ErrorAUC, MeanValue, SemanticPCK, ThresholdAccuracy
 
 
 def test_threshold_accuracy_averages_per_pair_fractions():
@@ -43,9 +43,13 @@ def test_endpoint_error_per_image_and_pooled():
     assert metric.compute() == pytest.approx(
         {
             "aepe": (8.5 / 3 + 1.0) / 2,
-            "pck@1": (1 / 3 + 1) / 2, "pck@3": (2 / 3 + 1) / 2, "pck@5": (2 / 3 + 1) / 2,
-            "pck_pooled@1": 2 / 4, "pck_pooled@3": 3 / 4, "pck_pooled@5": 3 / 4,
-        }  # fmt: skip
+            "pck@1": (1 / 3 + 1) / 2,
+            "pck@3": (2 / 3 + 1) / 2,
+            "pck@5": (2 / 3 + 1) / 2,
+            "pck_pooled@1": 2 / 4,
+            "pck_pooled@3": 3 / 4,
+            "pck_pooled@5": 3 / 4,
+        }
     )
 
 

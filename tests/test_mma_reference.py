@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from src.tracking.mma_reference import main, read_immatch_cache, read_summary_curve
+from corrlab.tracking.mma_reference import main, read_immatch_cache, read_summary_curve
 from tests.conftest import shared_data
 
 
@@ -21,7 +21,11 @@ def test_patch2pix_cache_gives_the_published_curve():
     assert reference.curves["all"][3.0] == pytest.approx(0.8123, abs=1e-4)  # Patch2Pix io 0.5, imsize 1024
     for curve in reference.curves.values():
         values = [curve[t] for t in sorted(curve)]
-        assert sorted(curve) == [float(t) for t in range(1, 16)] and values == sorted(values) and 0 < values[0] <= values[-1] <= 1
+        assert (
+            sorted(curve) == [float(t) for t in range(1, 16)]
+            and values == sorted(values)
+            and 0 < values[0] <= values[-1] <= 1
+        )
     strict = read_immatch_cache(cache / "Patch2Pix.im1024.m0.9.npy")
     ncnet = read_immatch_cache(cache / "NCNet.im1024.m0.9.npy")
     assert strict.curves["all"][1.0] > reference.curves["all"][1.0] > ncnet.curves["all"][1.0]
@@ -43,6 +47,17 @@ def test_plot_command_draws_ours_beside_the_published(tmp_path):
     assert read_summary_curve(summary, "all") == {float(t): t / 10 for t in range(1, 11)}
     with pytest.raises(ValueError, match="no v MMA"):
         read_summary_curve(summary, "v")
-    out = main(["--cache", str(cache), "--methods", "Patch2Pix.im1024.m0.5", "NCNet.im1024.m0.9",
-                "--ours", f"ours={summary}", "--out", str(tmp_path / "mma.png")])  # fmt: skip
+    out = main(
+        [
+            "--cache",
+            str(cache),
+            "--methods",
+            "Patch2Pix.im1024.m0.5",
+            "NCNet.im1024.m0.9",
+            "--ours",
+            f"ours={summary}",
+            "--out",
+            str(tmp_path / "mma.png"),
+        ]
+    )
     assert out.stat().st_size > 10_000

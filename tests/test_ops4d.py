@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from src.ops.conv4d import Conv4d, conv4d, conv4d_torch
-from src.ops.correlation4d import correlation4d, correlation4d_torch, pooled_correlation4d
-from src.ops.maxpool4d import maxpool4d, maxpool4d_torch, window_offsets
+from corrlab.ops.conv4d import Conv4d, conv4d, conv4d_torch
+from corrlab.ops.correlation4d import correlation4d, correlation4d_torch, pooled_correlation4d
+from corrlab.ops.maxpool4d import maxpool4d, maxpool4d_torch, window_offsets
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -62,7 +62,9 @@ def test_maxpool_reference_matches_strided_slices_including_ties():
     torch.testing.assert_close(values, expected_values)
     assert torch.equal(index.long(), expected_index)
     di, dj, dk, dl = window_offsets(index, 2)
-    picked = x[0, 0, 2 * 1 + di[0, 0, 1, 2, 0, 1], 2 * 2 + dj[0, 0, 1, 2, 0, 1], dk[0, 0, 1, 2, 0, 1], 2 + dl[0, 0, 1, 2, 0, 1]]
+    picked = x[
+        0, 0, 2 * 1 + di[0, 0, 1, 2, 0, 1], 2 * 2 + dj[0, 0, 1, 2, 0, 1], dk[0, 0, 1, 2, 0, 1], 2 + dl[0, 0, 1, 2, 0, 1]
+    ]
     assert picked == values[0, 0, 1, 2, 0, 1]
 
 
@@ -76,7 +78,7 @@ def test_conv4d_reference_matches_naive_sum_over_taps(kernel):
 
 
 def test_pooled_correlation_equals_pool_of_full_correlation(monkeypatch):
-    monkeypatch.setattr("src.ops.correlation4d.BLOCK_BYTES", 1)  # one block per pooled row
+    monkeypatch.setattr("corrlab.ops.correlation4d.BLOCK_BYTES", 1)  # one block per pooled row
     torch.manual_seed(0)
     f0, f1 = torch.randn(1, 8, 7, 6), torch.randn(1, 8, 4, 5)
     values, index = pooled_correlation4d(f0, f1, 2)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from torch.utils.cpp_extension import include_paths
 
-from src.ops.extension import CSRC
-from src.ops.ops4d_backend import CUDA_SOURCES
+from corrlab.ops.extension import CSRC
+from corrlab.ops.ops4d_backend import CUDA_SOURCES
 
 
 @pytest.mark.slow
@@ -21,8 +21,17 @@ def test_cuda_sources_compile_with_nvcc(tmp_path):
         pytest.skip(f"nvcc not found at {nvcc} (set CUDA_HOME)")
     unit = tmp_path / "ops4d_cuda_all.cu"  # one translation unit: the torch headers are parsed once
     unit.write_text("".join(f'#include "{CSRC / name}"\n' for name in CUDA_SOURCES if name.endswith(".cu")))
-    command = [str(nvcc), "-c", str(unit), "-o", str(tmp_path / "ops4d.o"), "-std=c++20", "-arch=sm_80",
-               "--expt-relaxed-constexpr", *(f"-I{p}" for p in include_paths())]  # fmt: skip
+    command = [
+        str(nvcc),
+        "-c",
+        str(unit),
+        "-o",
+        str(tmp_path / "ops4d.o"),
+        "-std=c++20",
+        "-arch=sm_80",
+        "--expt-relaxed-constexpr",
+        *(f"-I{p}" for p in include_paths()),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "ops4d.o").stat().st_size > 10_000

@@ -10,14 +10,14 @@ import torch
 import torch.nn.functional as F
 from torchvision.models import resnet34
 
-from src.datamodules.image_io import read_image
-from src.geometry.scaling import to_original
-from src.models.patch2pix.backbone import ResNet34Stride8
-from src.models.patch2pix.input_size import network_size, to_network_frame
-from src.models.patch2pix.official import OfficialCheckpointError, read_official
-from src.models.patch2pix.pipeline import coarse_proposals
-from src.modules.ncnet import NCNet
-from src.modules.patch2pix import Patch2Pix
+from corrlab.datamodules.image_io import read_image
+from corrlab.geometry.scaling import to_original
+from corrlab.models.patch2pix.backbone import ResNet34Stride8
+from corrlab.models.patch2pix.input_size import network_size, to_network_frame
+from corrlab.models.patch2pix.official import OfficialCheckpointError, read_official
+from corrlab.models.patch2pix.pipeline import coarse_proposals
+from corrlab.modules.ncnet import NCNet
+from corrlab.modules.patch2pix import Patch2Pix
 from tests.conftest import shared_data
 from tests.helpers.patch2pix_reference import ReferencePatch2Pix, official_checkpoint, randomize_
 
@@ -75,7 +75,7 @@ def test_conv4d_weights_are_relaid_out(ours, released):
 def test_coarse_matches_equal_the_reference(ours, expected, pair):
     levels0, levels1 = ours.net.features(pair[0]), ours.net.features(pair[1])
     with torch.no_grad():
-        (coarse, scores), = coarse_proposals(ours.net, levels0, levels1, 0.0)
+        ((coarse, scores),) = coarse_proposals(ours.net, levels0, levels1, 0.0)
     assert len(expected["coarse"]) >= 20  # non-degenerate weights: enough mutual matches to compare
     assert torch.equal(coarse, expected["coarse"])
     torch.testing.assert_close(scores, expected["scores"], atol=1e-4, rtol=0)  # consensus sums in another order
@@ -135,7 +135,13 @@ def test_official_loading_is_strict(released, tmp_path):
 def test_backbone_levels_and_imagenet_loading(tmp_path):
     backbone = ResNet34Stride8()
     levels = backbone(torch.rand(1, 3, 50, 70))
-    assert [tuple(level.shape[1:]) for level in levels] == [(3, 50, 70), (64, 25, 35), (64, 13, 18), (128, 7, 9), (256, 7, 9)]
+    assert [tuple(level.shape[1:]) for level in levels] == [
+        (3, 50, 70),
+        (64, 25, 35),
+        (64, 13, 18),
+        (128, 7, 9),
+        (256, 7, 9),
+    ]
     imagenet = resnet34(weights=None).state_dict()  # torchvision's file layout, layer4 and fc included
     torch.save(imagenet, tmp_path / "resnet34.pth")
     backbone.load_imagenet(tmp_path / "resnet34.pth")
@@ -149,9 +155,14 @@ def test_backbone_levels_and_imagenet_loading(tmp_path):
 
 @pytest.mark.parametrize(
     "size,max_side,expected",
-    [((1200, 1600), 1024, (768, 1024)), ((899, 769), 1024, (896, 768)), ((100, 130), 1024, (96, 128)),
-     ((2000, 3000), 1024, (672, 1024)), ((480, 320), None, (480, 320))],
-)  # fmt: skip
+    [
+        ((1200, 1600), 1024, (768, 1024)),
+        ((899, 769), 1024, (896, 768)),
+        ((100, 130), 1024, (96, 128)),
+        ((2000, 3000), 1024, (672, 1024)),
+        ((480, 320), None, (480, 320)),
+    ],
+)
 def test_network_size_never_upsamples_and_floors_to_16(size, max_side, expected):
     assert network_size(*size, max_side) == expected
 

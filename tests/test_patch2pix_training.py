@@ -14,30 +14,40 @@ import pytest
 import torch
 from lightning import seed_everything
 
-from src.datamodules.collate import collate_pairs
-from src.datamodules.megadepth import MegaDepthDataModule
-from src.datamodules.megadepth_dataset import MegaDepthPairs
-from src.datamodules.megadepth_index import pair_info_pairs
-from src.datamodules.resize import ResizePolicy
-from src.geometry.depth import reproject_points
-from src.geometry.epipolar import fundamental_from_pose
-from src.losses.ncnet_weak import NCNetWeakLoss, matching_score
-from src.losses.patch2pix import Patch2PixLoss, squared_sampson
-from src.models.patch2pix.refinement import chunk_bounds, regress_matches
-from src.modules.ncnet import NCNet
-from src.modules.patch2pix import Patch2Pix
-from src.pipeline.evaluate import MissingWeightsError, evaluate
-from src.pipeline.instantiate import instantiate
-from src.pipeline.train import train
+from corrlab.datamodules.collate import collate_pairs
+from corrlab.datamodules.megadepth import MegaDepthDataModule
+from corrlab.datamodules.megadepth_dataset import MegaDepthPairs
+from corrlab.datamodules.megadepth_index import pair_info_pairs
+from corrlab.datamodules.resize import ResizePolicy
+from corrlab.geometry.depth import reproject_points
+from corrlab.geometry.epipolar import fundamental_from_pose
+from corrlab.losses.ncnet_weak import NCNetWeakLoss, matching_score
+from corrlab.losses.patch2pix import Patch2PixLoss, squared_sampson
+from corrlab.models.patch2pix.refinement import chunk_bounds, regress_matches
+from corrlab.modules.ncnet import NCNet
+from corrlab.modules.patch2pix import Patch2Pix
+from corrlab.pipeline.evaluate import MissingWeightsError, evaluate
+from corrlab.pipeline.instantiate import instantiate
+from corrlab.pipeline.train import train
 from tests.conftest import compose_config, shared_data
 from tests.helpers.megadepth_fixture import write_megadepth, write_real_pair
 
 RECTIFIED = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # x1^T F x0 = y0 - y1
 TINY_TRAINING = [
-    "trainer=cpu", "logger=csv", "trainer.max_epochs=1", "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
-    "data=megadepth", "data.train_resize.size=[64,96]", "data.pairs_per_scene=1", "data.batch_size=2", "data.val_max_pairs=1",
-    "data.val_resize={mode: long, size: 96}", "~callbacks.progress_bar", "~callbacks.model_summary",
-]  # fmt: skip
+    "trainer=cpu",
+    "logger=csv",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=1",
+    "trainer.limit_val_batches=1",
+    "data=megadepth",
+    "data.train_resize.size=[64,96]",
+    "data.pairs_per_scene=1",
+    "data.batch_size=2",
+    "data.val_max_pairs=1",
+    "data.val_resize={mode: long, size: 96}",
+    "~callbacks.progress_bar",
+    "~callbacks.model_summary",
+]
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +58,18 @@ def megadepth_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def posed_batch(megadepth_root) -> dict:
     """Two training pairs of the MegaDepth fixture at 64 x 96 (K0, K1, T_0to1 in the batch frame)."""
-    datamodule = MegaDepthDataModule(root=str(megadepth_root), train_resize={"mode": "fixed", "size": [64, 96]}, pairs_per_scene=2, batch_size=2)
+    datamodule = MegaDepthDataModule(
+        root=str(megadepth_root), train_resize={"mode": "fixed", "size": [64, 96]}, pairs_per_scene=2, batch_size=2
+    )
     return next(iter(datamodule.train_dataloader()))
 
 
 def rows(dy: list[float]) -> torch.Tensor:
     """Matches (x0, y0, x1, y1) with y1 - y0 = dy (squared Sampson under RECTIFIED = dy^2 / 2)."""
     dy_t = torch.tensor(dy)
-    return torch.stack([torch.full_like(dy_t, 10.0), torch.full_like(dy_t, 20.0), torch.full_like(dy_t, 30.0), 20.0 + dy_t], dim=1)
+    return torch.stack(
+        [torch.full_like(dy_t, 10.0), torch.full_like(dy_t, 20.0), torch.full_like(dy_t, 30.0), 20.0 + dy_t], dim=1
+    )
 
 
 def test_squared_sampson_is_the_reference_formula():
@@ -71,12 +85,20 @@ def test_squared_sampson_is_the_reference_formula():
 
 
 def test_patch2pix_loss_matches_hand_computation():
-    anchors, mid, fine = rows([2, 8, 12, 1]), rows([1, 4, 3, 10]), rows([0, 1, 2, 3])  # d: [2,32,72,.5] [.5,8,4.5,50] [0,.5,2,4.5]
+    anchors, mid, fine = (
+        rows([2, 8, 12, 1]),
+        rows([1, 4, 3, 10]),
+        rows([0, 1, 2, 3]),
+    )  # d: [2,32,72,.5] [.5,8,4.5,50] [0,.5,2,4.5]
     mid_p, fine_p = torch.tensor([0.9, 0.6, 0.2, 0.7]), torch.tensor([0.8, 0.3, 0.6, 0.1])
     # a second pair whose mid outputs are all far (no fine positive): skipped entirely
     far = rows([20, 20, 20, 20])
-    losses = Patch2PixLoss()([anchors, anchors], [mid, far], [fine, far], [mid_p, mid_p], [fine_p, fine_p], [RECTIFIED] * 2)
-    cls_mid = (-math.log(0.9) / 3 - math.log(0.6) / 3 - math.log(0.8) - math.log(0.7) / 3) / 4  # 3 positives, 1 negative
+    losses = Patch2PixLoss()(
+        [anchors, anchors], [mid, far], [fine, far], [mid_p, mid_p], [fine_p, fine_p], [RECTIFIED] * 2
+    )
+    cls_mid = (
+        -math.log(0.9) / 3 - math.log(0.6) / 3 - math.log(0.8) - math.log(0.7) / 3
+    ) / 4  # 3 positives, 1 negative
     cls_fine = (-math.log(0.8) - math.log(0.7) - math.log(0.6) - math.log(0.9)) / 4  # 2 and 2: weight 1
     epi_mid, epi_fine = (0.5 + 8 + 50) / 3, (0 + 2) / 2
     assert losses["valid_pairs"] == 1
@@ -90,7 +112,9 @@ def test_patch2pix_loss_matches_hand_computation():
 def test_loss_gradients_flow_to_mid_through_fine_coordinates():
     mid = rows([1.0, 2.0]).requires_grad_(True)
     fine = mid + torch.tensor([0.0, 0.0, 0.0, 0.5])
-    losses = Patch2PixLoss(cls_weight=0.0)([rows([1.0, 2.0])], [mid], [fine], [torch.tensor([0.5, 0.5])], [torch.tensor([0.5, 0.5])], [RECTIFIED])
+    losses = Patch2PixLoss(cls_weight=0.0)(
+        [rows([1.0, 2.0])], [mid], [fine], [torch.tensor([0.5, 0.5])], [torch.tensor([0.5, 0.5])], [RECTIFIED]
+    )
     (grad,) = torch.autograd.grad(losses["total"], mid)
     # d/dy1 of mean(dy^2/2) over 2 matches, for the mid term (dy = 1, 2) and the fine term (dy = 1.5, 2.5)
     assert grad[:, 3].tolist() == pytest.approx([(1 + 1.5) / 2, (2 + 2.5) / 2])
@@ -128,7 +152,9 @@ def gradients(module: Patch2Pix, batch: dict) -> tuple[dict, dict, dict]:
 @pytest.mark.slow
 def test_checkpointed_regressors_give_identical_gradients_and_statistics(posed_batch):
     torch.manual_seed(0)
-    loss = Patch2PixLoss(cls_thresholds=(2000.0, 2000.0), epi_thresholds=(2000.0, 2000.0))  # positives with random weights
+    loss = Patch2PixLoss(
+        cls_thresholds=(2000.0, 2000.0), epi_thresholds=(2000.0, 2000.0)
+    )  # positives with random weights
     plain = Patch2Pix(proposals=1, regr_batch=3, loss=loss)  # 8 anchors per pair: micro-batches 3, 3, 2
     checkpointed = copy.deepcopy(plain)
     checkpointed.checkpoint_regressors = True
@@ -144,13 +170,21 @@ def test_checkpointed_regressors_give_identical_gradients_and_statistics(posed_b
 @pytest.mark.slow
 def test_real_megadepth_pair_trains_with_epipolar_supervision():
     root = shared_data("megadepth", "loftr_pytorch_sample")
-    dataset = MegaDepthPairs(root, pair_info_pairs(root / "sample.npz", scene="sample"), ResizePolicy("fixed", (96, 144)),
-                             crop_aspect=1.5, load_depth=True, on_missing="skip")  # fmt: skip
+    dataset = MegaDepthPairs(
+        root,
+        pair_info_pairs(root / "sample.npz", scene="sample"),
+        ResizePolicy("fixed", (96, 144)),
+        crop_aspect=1.5,
+        load_depth=True,
+        on_missing="skip",
+    )
     sample = dataset[0]
     # the supervision's frame: depth-reprojected pixels lie on their epipolar lines (squared Sampson << 5 px^2)
     ys, xs = torch.meshgrid(torch.arange(0, 96, 4.0), torch.arange(0, 144, 4.0), indexing="ij")
     grid = torch.stack([xs.ravel(), ys.ravel()], 1)
-    kpts1, valid = reproject_points(grid, sample["depth0"], sample["K0"], sample["T_0to1"], sample["K1"], sample["depth1"])
+    kpts1, valid = reproject_points(
+        grid, sample["depth0"], sample["K0"], sample["T_0to1"], sample["K1"], sample["depth1"]
+    )
     F = fundamental_from_pose(sample["K0"].double(), sample["K1"].double(), sample["T_0to1"].double())
     distances = squared_sampson(torch.cat([grid[valid], kpts1[valid]], 1).double(), F)
     assert valid.sum() > 100 and distances.median() < 0.05
@@ -164,7 +198,9 @@ def test_real_megadepth_pair_trains_with_epipolar_supervision():
     losses["total"].backward()
     optimizer.step()
     changed = {k for k, v in module.state_dict().items() if not torch.equal(v, before[k]) and v.is_floating_point()}
-    assert any(k.startswith("net.regress_mid.fc") for k in changed) and any(k.startswith("net.regress_fine.conv.0") for k in changed)
+    assert any(k.startswith("net.regress_mid.fc") for k in changed) and any(
+        k.startswith("net.regress_fine.conv.0") for k in changed
+    )
     assert not any(k.startswith(("net.consensus.", "net.backbone.layer3.0.conv")) for k in changed)
 
 
@@ -196,33 +232,61 @@ def test_ncnet_training_updates_only_the_consensus(posed_batch):
 
 
 def test_paper_experiments_compose(tmp_path):
-    cfg = compose_config("train", ["experiment=patch2pix_paper", "model.ncnet_weights=ncn.pth", "data.train_pairs=pairs.npz"], tmp_path)
-    assert cfg.model._target_ == "src.modules.patch2pix.Patch2Pix" and cfg.seed == 1
-    assert cfg.model.optimizer.lr == 5e-4 and list(cfg.model.scheduler.milestones) == [5] and cfg.model.scheduler.gamma == 0.2
+    cfg = compose_config(
+        "train", ["experiment=patch2pix_paper", "model.ncnet_weights=ncn.pth", "data.train_pairs=pairs.npz"], tmp_path
+    )
+    assert cfg.model._target_ == "corrlab.modules.patch2pix.Patch2Pix" and cfg.seed == 1
+    assert (
+        cfg.model.optimizer.lr == 5e-4
+        and list(cfg.model.scheduler.milestones) == [5]
+        and cfg.model.scheduler.gamma == 0.2
+    )
     assert cfg.trainer.max_epochs == 25 and cfg.data.batch_size == 4 and list(cfg.data.train_resize.size) == [320, 480]
     assert (cfg.model.proposals, cfg.model.anchor_shift, cfg.model.io_thres, cfg.model.max_side) == (400, 8, 0.25, 1024)
     assert list(cfg.model.loss.cls_thresholds) == [50.0, 5.0] and cfg.model.loss.cls_weight == 10.0
     cfg = compose_config("train", ["experiment=ncnet_pretrain", "model.backbone.weights=r34.pth"], tmp_path)
-    assert cfg.model._target_ == "src.modules.ncnet.NCNet" and cfg.model.train_pool == 1
+    assert cfg.model._target_ == "corrlab.modules.ncnet.NCNet" and cfg.model.train_pool == 1
     assert cfg.trainer.max_epochs == 5 and cfg.data.batch_size == 16 and list(cfg.data.train_resize.size) == [400, 400]
 
 
 @pytest.mark.slow
 def test_train_and_eval_cli_path_on_the_megadepth_fixture(megadepth_root, tmp_path):
     """NCNet pre-training -> Patch2Pix training initialised from it -> eval.py on its checkpoint."""
-    ncnet_cfg = compose_config("train", ["model=ncnet", *TINY_TRAINING, f"data.root={megadepth_root}"], tmp_path / "ncnet")
+    ncnet_cfg = compose_config(
+        "train", ["model=ncnet", *TINY_TRAINING, f"data.root={megadepth_root}"], tmp_path / "ncnet"
+    )
     train(ncnet_cfg)
     ncnet_ckpt = tmp_path / "ncnet" / "checkpoints" / "last.ckpt"
     p2p_cfg = compose_config(
-        "train", ["model=patch2pix", *TINY_TRAINING, f"data.root={megadepth_root}", "model.proposals=2", "model.regr_batch=8",
-                  f"model.ncnet_weights={ncnet_ckpt}", "model.checkpoint_regressors=true"], tmp_path / "p2p")  # fmt: skip
+        "train",
+        [
+            "model=patch2pix",
+            *TINY_TRAINING,
+            f"data.root={megadepth_root}",
+            "model.proposals=2",
+            "model.regr_batch=8",
+            f"model.ncnet_weights={ncnet_ckpt}",
+            "model.checkpoint_regressors=true",
+        ],
+        tmp_path / "p2p",
+    )
     metrics = train(p2p_cfg)
     assert "val/pose_auc@10" in metrics and "val/num_matches" in metrics
     trained = torch.load(tmp_path / "p2p" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     pretrained = torch.load(ncnet_ckpt, weights_only=False)["state_dict"]
     assert torch.equal(trained["net.consensus.conv.0.weight"], pretrained["net.consensus.conv.0.weight"])
-    eval_cfg = compose_config("eval", ["model=patch2pix", "data=megadepth", f"data.root={megadepth_root}", "data.eval_resize.size=160",
-                                       f"ckpt_path={tmp_path / 'p2p' / 'checkpoints' / 'last.ckpt'}", "num_figures=1"], tmp_path / "eval")  # fmt: skip
+    eval_cfg = compose_config(
+        "eval",
+        [
+            "model=patch2pix",
+            "data=megadepth",
+            f"data.root={megadepth_root}",
+            "data.eval_resize.size=160",
+            f"ckpt_path={tmp_path / 'p2p' / 'checkpoints' / 'last.ckpt'}",
+            "num_figures=1",
+        ],
+        tmp_path / "eval",
+    )
     summary = evaluate(eval_cfg)
     assert summary["num_pairs"] == 3 and "pose_auc@10" in summary["metrics"]
 
@@ -232,9 +296,19 @@ def test_train_cli_path_on_the_real_megadepth_pair(tmp_path):
     """`python train.py model=patch2pix data=megadepth` on the real MegaDepth pair of ../shared/data, laid out
     as D2-Net's undistorted MegaDepth (portrait images: the aspect filter is off); validation on the same pair."""
     root = write_real_pair(tmp_path / "megadepth", shared_data("megadepth", "loftr_pytorch_sample"))
-    overrides = ["model=patch2pix", *TINY_TRAINING, f"data.root={root}", "data.aspect_range=null", "data.batch_size=1",
-                 "data.train_resize.size=[160,240]", "data.val_resize={mode: long, size: 240}", "model.proposals=64",
-                 "model.regr_batch=128", "model.max_side=240", "trainer.log_every_n_steps=1"]  # fmt: skip
+    overrides = [
+        "model=patch2pix",
+        *TINY_TRAINING,
+        f"data.root={root}",
+        "data.aspect_range=null",
+        "data.batch_size=1",
+        "data.train_resize.size=[160,240]",
+        "data.val_resize={mode: long, size: 240}",
+        "model.proposals=64",
+        "model.regr_batch=128",
+        "model.max_side=240",
+        "trainer.log_every_n_steps=1",
+    ]
     cfg = compose_config("train", overrides, tmp_path / "run")
     seed_everything(cfg.seed, workers=True, verbose=False)  # train() seeds, then builds the data and the model
     instantiate(cfg.data)
@@ -254,7 +328,10 @@ def test_train_cli_path_on_the_real_megadepth_pair(tmp_path):
 
 def test_ncnet_checkpoint_initialises_patch2pix(tmp_path):
     ncnet = NCNet()
-    torch.save({"pytorch-lightning_version": "2", "state_dict": {f"net.{k}": v for k, v in ncnet.net.state_dict().items()}}, tmp_path / "n.ckpt")
+    torch.save(
+        {"pytorch-lightning_version": "2", "state_dict": {f"net.{k}": v for k, v in ncnet.net.state_dict().items()}},
+        tmp_path / "n.ckpt",
+    )
     model = Patch2Pix(ncnet_weights=str(tmp_path / "n.ckpt"))
     assert torch.equal(model.net.consensus.conv[0].weight, ncnet.net.consensus.conv[0].weight)
     assert torch.equal(model.net.backbone.conv1.weight, ncnet.net.backbone.conv1.weight) and model.pretrained_backbone
@@ -270,5 +347,7 @@ def test_eval_on_hpatches_refuses_random_weights_unless_allowed(tmp_path):
         evaluate(compose_config("eval", overrides, tmp_path / "refused"))
     summary = evaluate(compose_config("eval", [*overrides, "allow_random_weights=true"], tmp_path / "allowed"))
     assert summary["num_pairs"] == 3 and 0 <= summary["metrics"]["mma@3"] <= 1
-    assert json.loads((tmp_path / "allowed" / "summary.json").read_text())["weights"] == "random initialisation (allowed)"
+    assert (
+        json.loads((tmp_path / "allowed" / "summary.json").read_text())["weights"] == "random initialisation (allowed)"
+    )
     assert np.isfinite(summary["metrics"]["mma@10"])

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from src.datamodules import pfpascal
-from src.datamodules.errors import DatasetNotFoundError, UnreadableFileError
-from src.datamodules.pfpascal import PFPascalDataModule
+from corrlab.datamodules import pfpascal
+from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
+from corrlab.datamodules.pfpascal import PFPascalDataModule
 from tests.helpers.oracle_transfer import OracleTransfer
 from tests.helpers.semantic_fixtures import write_pfpascal
 

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from src.datamodules.aligned_pairs import AlignedRealPairs
-from src.datamodules.collate import collate_pairs
-from src.datamodules.errors import DatasetNotFoundError, UnreadableFileError
-from src.datamodules.image_io import read_image_array
-from src.datamodules.overlap_crop import choose_windows, flip_corres, local_scale_rotation, swap_corres
-from src.datamodules.pump_mix import PumpMixDataModule
-from src.datamodules.synthetic import skimage_photo_dir
-from src.geometry.depth import reproject_points
-from src.models.pump.scale_rot import decode_scale_rot, encode_scale_rot
+from corrlab.datamodules.aligned_pairs import AlignedRealPairs
+from corrlab.datamodules.collate import collate_pairs
+from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
+from corrlab.datamodules.image_io import read_image_array
+from corrlab.datamodules.overlap_crop import choose_windows, flip_corres, local_scale_rotation, swap_corres
+from corrlab.datamodules.pump_mix import PumpMixDataModule
+from corrlab.datamodules.synthetic import skimage_photo_dir
+from corrlab.geometry.depth import reproject_points
+from corrlab.models.pump.scale_rot import decode_scale_rot, encode_scale_rot
 from tests.conftest import shared_data
 
 
@@ -45,7 +45,9 @@ def test_local_scale_and_rotation_are_recovered_from_plain_correspondences():
 def test_windows_show_the_same_content_at_the_same_size():
     H = similarity(2.0, 0, 40, 20)  # image 2 sees everything twice larger
     corres = grid_corres(H, 300, 300)
-    (rows1, cols1), (rows2, cols2) = choose_windows(corres, np.full(len(corres), 2.0), 64, (300, 300), (700, 700), np.random.default_rng(1))
+    (rows1, cols1), (rows2, cols2) = choose_windows(
+        corres, np.full(len(corres), 2.0), 64, (300, 300), (700, 700), np.random.default_rng(1)
+    )
     assert (rows1.stop - rows1.start, cols1.stop - cols1.start) == (64, 64)
     assert (rows2.stop - rows2.start, cols2.stop - cols2.start) == (128, 128)
     centre1 = np.array([(cols1.start + cols1.stop) / 2, (rows1.start + rows1.stop) / 2])
@@ -93,11 +95,15 @@ def test_aligned_pairs_serve_crops_without_ground_truth(tmp_path):
 
 
 def test_aligned_pairs_crops_are_related_by_the_pair_transform(tmp_path):
-    dataset = AlignedRealPairs(write_fixture(tmp_path, pairs=1), num_pairs=1, crop=96, p_swap=0, p_flip=0, scale_jitter=0, noise=0)
+    dataset = AlignedRealPairs(
+        write_fixture(tmp_path, pairs=1), num_pairs=1, crop=96, p_swap=0, p_flip=0, scale_jitter=0, noise=0
+    )
     image1, image2, corres = dataset.load(0)
     H = similarity(1.3, 10, 20, -15)  # the fixture's image 1 -> image 2
     for seed in range(3):
-        crop1, crop2, (((rows1, cols1), (rows2, cols2)), turns) = dataset.crops(image1, image2, corres, np.random.default_rng(seed))
+        crop1, crop2, (((rows1, cols1), (rows2, cols2)), turns) = dataset.crops(
+            image1, image2, corres, np.random.default_rng(seed)
+        )
         assert turns == 0
         # crop pixel -> image pixel (pixel centres), through H, -> pixel of crop 2: resample crop 2 onto crop 1
         ys, xs = np.mgrid[0:96, 0:96].astype(np.float64)
@@ -106,7 +112,9 @@ def test_aligned_pairs_crops_are_related_by_the_pair_transform(tmp_path):
         x1, y1 = cols1.start + (xs + 0.5) * s1[0] - 0.5, rows1.start + (ys + 0.5) * s1[1] - 0.5
         x2, y2 = H[0, 0] * x1 + H[0, 1] * y1 + H[0, 2], H[1, 0] * x1 + H[1, 1] * y1 + H[1, 2]
         u, v = (x2 - cols2.start + 0.5) / s2[0] - 0.5, (y2 - rows2.start + 0.5) / s2[1] - 0.5
-        resampled = cv2.remap(crop2.astype(np.float32), u.astype(np.float32), v.astype(np.float32), cv2.INTER_LINEAR, borderValue=-1)
+        resampled = cv2.remap(
+            crop2.astype(np.float32), u.astype(np.float32), v.astype(np.float32), cv2.INTER_LINEAR, borderValue=-1
+        )
         seen = (resampled >= 0).all(-1) & (crop1.sum(-1) > 0)
         assert seen.mean() > 0.3  # the windows overlap
         assert np.corrcoef(crop1[seen].ravel(), resampled[seen].ravel())[0, 1] > 0.9
@@ -127,9 +135,13 @@ def test_aligned_pairs_errors_name_the_layout_and_the_file(tmp_path):
 def test_training_mix_batches_both_kinds_of_pairs(tmp_path):
     torch.manual_seed(0)
     module = PumpMixDataModule(
-        root=str(write_fixture(tmp_path)), num_web=2, num_real_homography=2, num_real=3,
-        synthetic={"image_size": [96, 96], "num_val_pairs": 2}, batch_size=7,
-    )  # fmt: skip
+        root=str(write_fixture(tmp_path)),
+        num_web=2,
+        num_real_homography=2,
+        num_real=3,
+        synthetic={"image_size": [96, 96], "num_val_pairs": 2},
+        batch_size=7,
+    )
     batch = next(iter(module.train_dataloader()))
     finite = torch.isfinite(batch["H_0to1"]).flatten(1).all(1)
     assert batch["image0"].shape == (7, 3, 96, 96)

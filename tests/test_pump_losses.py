@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from src.losses.ap_loss import APLoss
-from src.losses.deepmatching import DeepMatchingLoss
-from src.losses.pixel_ap import NeighbourSampler, PixelAPLoss, ring_offsets
+from corrlab.losses.ap_loss import APLoss
+from corrlab.losses.deepmatching import DeepMatchingLoss
+from corrlab.losses.pixel_ap import NeighbourSampler, PixelAPLoss, ring_offsets
 
 
 def r2d2_quantised_ap(x: torch.Tensor, label: torch.Tensor, nq: int = 20) -> torch.Tensor:
@@ -77,8 +77,14 @@ def smooth_codes(batch: int, height: int, width: int, frequencies: int = 64, see
     generator = torch.Generator().manual_seed(seed)
     angle = torch.rand(frequencies, generator=generator) * 2 * torch.pi
     omega = 0.5 * torch.stack([angle.cos(), angle.sin()], 1)
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
-    phase = omega[:, 0, None, None] * xs + omega[:, 1, None, None] * ys + torch.rand(frequencies, 1, 1, generator=generator) * 6.28
+    ys, xs = torch.meshgrid(
+        torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij"
+    )
+    phase = (
+        omega[:, 0, None, None] * xs
+        + omega[:, 1, None, None] * ys
+        + torch.rand(frequencies, 1, 1, generator=generator) * 6.28
+    )
     codes = torch.cat([phase.cos(), phase.sin()]) / frequencies**0.5
     return codes.expand(batch, -1, -1, -1).contiguous()
 

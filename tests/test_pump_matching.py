@@ -10,17 +10,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from src.datamodules.synthetic import skimage_photo_dir
-from src.datamodules.image_io import read_image
-from src.matches import Matches
-from src.models.pump.matcher import PumpMatcher
-from src.models.pump.multi_scale import MultiScalePump
-from src.models.pump.output import load_corres
-from src.models.pump.post_filter import densify, filter_corres
-from src.models.pump.recursive import RecursivePump
-from src.models.pump.scale_rot import decode_scale_rot, encode_scale_rot
-from src.models.pump.single_scale import PyramidMatcher
-from src.modules.pump import PUMP
+from corrlab.datamodules.image_io import read_image
+from corrlab.datamodules.synthetic import skimage_photo_dir
+from corrlab.matches import Matches
+from corrlab.models.pump.matcher import PumpMatcher
+from corrlab.models.pump.multi_scale import MultiScalePump
+from corrlab.models.pump.output import load_corres
+from corrlab.models.pump.post_filter import densify, filter_corres
+from corrlab.models.pump.recursive import RecursivePump
+from corrlab.models.pump.scale_rot import decode_scale_rot, encode_scale_rot
+from corrlab.models.pump.single_scale import PyramidMatcher
+from corrlab.modules.pump import PUMP
 from tests.helpers.pump_naive import naive_single_scale
 
 
@@ -41,7 +41,9 @@ def sort_rows(rows: torch.Tensor) -> torch.Tensor:
 @pytest.mark.slow
 def test_streamed_matcher_equals_naive_reference_algorithm():
     desc1 = smooth_descriptors(16, 22, 25, seed=0)
-    desc2 = F.normalize(torch.roll(desc1, (3, -2), (1, 2)) + 0.3 * smooth_descriptors(16, 22, 25, seed=1), dim=0)[:, :20, :24]
+    desc2 = F.normalize(torch.roll(desc1, (3, -2), (1, 2)) + 0.3 * smooth_descriptors(16, 22, 25, seed=1), dim=0)[
+        :, :20, :24
+    ]
     expected = naive_single_scale(cells_of(desc1), desc2)
     ours = PyramidMatcher(chunk_bytes=1)(cells_of(desc1), desc2).reciprocal()
     assert len(expected) > 5
@@ -58,9 +60,14 @@ def test_results_do_not_depend_on_chunk_size_or_backend(monkeypatch):
     desc1, desc2 = smooth_descriptors(32, 36, 44, seed=2), smooth_descriptors(32, 40, 28, seed=3)
     reference = raw_tensors(PyramidMatcher(chunk_bytes=2**30)(cells_of(desc1), desc2))
     for chunk in (1, 40_000):
-        assert all(torch.equal(a, b) for a, b in zip(raw_tensors(PyramidMatcher(chunk_bytes=chunk)(cells_of(desc1), desc2)), reference))
+        assert all(
+            torch.equal(a, b)
+            for a, b in zip(raw_tensors(PyramidMatcher(chunk_bytes=chunk)(cells_of(desc1), desc2)), reference)
+        )
     monkeypatch.setenv("CORRLAB_OPS", "torch")
-    assert all(torch.equal(a, b) for a, b in zip(raw_tensors(PyramidMatcher(chunk_bytes=1)(cells_of(desc1), desc2)), reference))
+    assert all(
+        torch.equal(a, b) for a, b in zip(raw_tensors(PyramidMatcher(chunk_bytes=1)(cells_of(desc1), desc2)), reference)
+    )
 
 
 def test_activation_commutes_with_max_pool_bitwise():
@@ -154,7 +161,9 @@ def test_post_filter_keeps_large_consistent_groups():
     rng = np.random.default_rng(0)
     grid = np.stack(np.meshgrid(np.arange(10) * 4.0, np.arange(8) * 4.0), -1).reshape(-1, 2)  # 80 matches 4 px apart
     good = np.concatenate([grid, grid + [30.0, 5.0], np.ones((80, 1)), np.zeros((80, 1))], 1)
-    outliers = np.concatenate([rng.uniform(100, 200, (20, 2)), rng.uniform(100, 200, (20, 2)), np.ones((20, 1)), np.zeros((20, 1))], 1)
+    outliers = np.concatenate(
+        [rng.uniform(100, 200, (20, 2)), rng.uniform(100, 200, (20, 2)), np.ones((20, 1)), np.zeros((20, 1))], 1
+    )
     kept = filter_corres(np.concatenate([good, outliers]), locality=2, min_cc_size=50)
     assert len(kept) == 80
     assert np.allclose(kept[:, 4], 1 + np.log2(80))
@@ -199,9 +208,15 @@ def test_densified_output_file_is_right_after_a_resize(tmp_path):
 
 
 def test_sparse_output_file_has_the_reference_columns(tmp_path):
-    matches = Matches(torch.tensor([[2.0, 2.0]]), torch.tensor([[5.0, 7.0]]), torch.tensor([1.5]), torch.zeros(1, dtype=torch.long))
+    matches = Matches(
+        torch.tensor([[2.0, 2.0]]), torch.tensor([[5.0, 7.0]]), torch.tensor([1.5]), torch.zeros(1, dtype=torch.long)
+    )
     matches.extras["scale_rot_code"] = torch.tensor([8.0])
-    batch = {"scale0": torch.tensor([[0.5, 0.5]]), "scale1": torch.tensor([[1.0, 1.0]]), "size0": torch.tensor([[20, 20]])}
+    batch = {
+        "scale0": torch.tensor([[0.5, 0.5]]),
+        "scale1": torch.tensor([[1.0, 1.0]]),
+        "size0": torch.tensor([[20, 20]]),
+    }
     rows = load_corres(PUMP().export_corres(batch, 0, matches, tmp_path / "out.npy"))
     assert rows.dtype == np.float32 and rows.tolist() == [[4.5, 4.5, 5.0, 7.0, 1.5, 8.0]]
 

@@ -6,11 +6,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from src.models.convmixer import ConvMixer
-from src.modules.pump import PUMP
+from corrlab.models.convmixer import ConvMixer
+from corrlab.modules.pump import PUMP
 
 # the released PUMP.pt / PUMP-stytrf.pt hold exactly these 114 keys (nn.Sequential indices of the reference)
-OFFICIAL_FIRST_KEYS = ["0.weight", "0.bias", "2.weight", "2.bias", "2.running_mean", "2.running_var", "2.num_batches_tracked", "3.weight"]
+OFFICIAL_FIRST_KEYS = [
+    "0.weight",
+    "0.bias",
+    "2.weight",
+    "2.bias",
+    "2.running_mean",
+    "2.running_var",
+    "2.num_batches_tracked",
+    "3.weight",
+]
 OFFICIAL_LAST_KEYS = ["33.running_var", "33.num_batches_tracked", "34.weight", "34.bias"]
 
 
@@ -35,7 +44,9 @@ def test_descriptors_are_unit_norm_at_every_pixel_of_a_multiple_of_4():
 def test_imagenet_normalisation_is_inside_the_model():
     net = ConvMixer().eval()
     image = torch.rand(1, 3, 32, 32)
-    normalised = (image - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    normalised = (image - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor(
+        [0.229, 0.224, 0.225]
+    ).view(1, 3, 1, 1)
     with torch.no_grad():
         expected = F.normalize(torch.nn.Sequential(*net)(normalised), dim=1)
         assert torch.allclose(net(image), expected, atol=1e-6)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.models.convmixer import ConvMixer
-from src.pipeline.evaluate import evaluate
-from src.pipeline.train import train
+from corrlab.models.convmixer import ConvMixer
+from corrlab.pipeline.evaluate import evaluate
+from corrlab.pipeline.train import train
 from tests.conftest import compose_config
 from tests.helpers.hpatches_fixture import write_hpatches
 
@@ -21,11 +21,20 @@ SMALL = ["data.image_size=[96,96]", "model.matching.resize=96"]
 @pytest.mark.slow
 def test_training_run_then_evaluation_of_its_checkpoint(tmp_path):
     overrides = [
-        "trainer=cpu", "logger=csv", "trainer.max_epochs=1", "~callbacks.progress_bar", "data.num_train_pairs=4",
-        "data.batch_size=2", "data.num_val_pairs=1", "trainer.log_every_n_steps=1", *SMALL,
-    ]  # fmt: skip
+        "trainer=cpu",
+        "logger=csv",
+        "trainer.max_epochs=1",
+        "~callbacks.progress_bar",
+        "data.num_train_pairs=4",
+        "data.batch_size=2",
+        "data.num_val_pairs=1",
+        "trainer.log_every_n_steps=1",
+        *SMALL,
+    ]
     cfg = compose_config("train", overrides, tmp_path / "train")
-    assert cfg.model._target_ == "src.modules.pump.PUMP" and cfg.data._target_.endswith("SyntheticDataModule")  # the defaults
+    assert cfg.model._target_ == "corrlab.modules.pump.PUMP" and cfg.data._target_.endswith(
+        "SyntheticDataModule"
+    )  # the defaults
     metrics = train(cfg)
     out = Path(cfg.paths.output_dir)
     assert 0 <= metrics["val/mma@3"] <= 1
@@ -34,7 +43,11 @@ def test_training_run_then_evaluation_of_its_checkpoint(tmp_path):
     rows = (out / "csv" / "metrics.csv").read_text().splitlines()
     assert "train/ap" in rows[0] and "train/dm" in rows[0]
     checkpoint = out / "checkpoints" / "last.ckpt"
-    eval_cfg = compose_config("eval", ["model=pump", "data.num_test_pairs=1", "num_figures=0", f"ckpt_path={checkpoint}", *SMALL], tmp_path / "eval")
+    eval_cfg = compose_config(
+        "eval",
+        ["model=pump", "data.num_test_pairs=1", "num_figures=0", f"ckpt_path={checkpoint}", *SMALL],
+        tmp_path / "eval",
+    )
     summary = evaluate(eval_cfg)
     assert summary["weights"].startswith("corrlab checkpoint") and summary["metrics"]["num_matches"] > 0
 
@@ -46,7 +59,16 @@ def test_eval_with_official_weights_on_the_hpatches_fixture(tmp_path):
     torch.save(ConvMixer().state_dict(), weights)
     root = write_hpatches(tmp_path / "hpatches", num_images=2, size=(121, 163))
     cfg = compose_config(
-        "eval", ["model=pump", "data=hpatches", f"data.root={root}", f"weights={weights}", "num_figures=1", "model.matching.resize=96"], tmp_path / "run"
+        "eval",
+        [
+            "model=pump",
+            "data=hpatches",
+            f"data.root={root}",
+            f"weights={weights}",
+            "num_figures=1",
+            "model.matching.resize=96",
+        ],
+        tmp_path / "run",
     )
     summary = evaluate(cfg)
     assert summary["weights"] == f"official weights {weights}"
@@ -67,9 +89,17 @@ def test_eval_on_the_geometric_benchmarks(data, tmp_path):
     if data == "megadepth":
         overrides = [f"data.root={write_megadepth(tmp_path / 'megadepth')}", "data.eval_resize.size=160"]
     else:
-        overrides = [f"data.root={write_eth3d(tmp_path / 'eth3d')}", "data.scenes=[lakeside]", "data.rates=[3]",
-                     "model.post_filter.enabled=true", "model.post_filter.densify=true", "model.matching.resize=160"]  # fmt: skip
-    cfg = compose_config("eval", ["model=pump", f"data={data}", f"weights={weights}", "num_figures=0", *overrides], tmp_path / "run")
+        overrides = [
+            f"data.root={write_eth3d(tmp_path / 'eth3d')}",
+            "data.scenes=[lakeside]",
+            "data.rates=[3]",
+            "model.post_filter.enabled=true",
+            "model.post_filter.densify=true",
+            "model.matching.resize=160",
+        ]
+    cfg = compose_config(
+        "eval", ["model=pump", f"data={data}", f"weights={weights}", "num_figures=0", *overrides], tmp_path / "run"
+    )
     summary = evaluate(cfg)
     metrics = summary["metrics"]
     if data == "megadepth":

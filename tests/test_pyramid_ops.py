@@ -7,13 +7,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from src.ops import pyramid
-from src.ops import pyramid_reference as reference
-from src.ops.extension import load_extension
+from corrlab.ops import pyramid
+from corrlab.ops import pyramid_reference as reference
+from corrlab.ops.extension import load_extension
 
 BACKENDS = [
     pytest.param("cpp", torch.device("cpu"), id="cpp"),
-    pytest.param("cuda", torch.device("cuda"), id="cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
+    pytest.param(
+        "cuda",
+        torch.device("cuda"),
+        id="cuda",
+        marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+    ),
 ]
 
 
@@ -224,7 +229,15 @@ def test_merge_matches_reference(backend, device):
     grid = torch.stack(torch.meshgrid(torch.arange(ih) * 4.0 + 2, torch.arange(iw) * 4.0 + 2, indexing="ij")[::-1], -1)
     trf = torch.tensor([[1.4, 0.3, 2.0], [-0.3, 1.4, -1.0], [0.0, 0.0, 1.0]])  # scaled+rotated -> reference
     pos = grid @ trf[:2, :2].T + trf[:2, 2] + torch.randn(ih, iw, 2, generator=generator)
-    corres = torch.cat([pos, torch.rand(ih, iw, 2, generator=generator) * 50, torch.rand(ih, iw, 1, generator=generator), torch.full((ih, iw, 1), 3.0)], -1)
+    corres = torch.cat(
+        [
+            pos,
+            torch.rand(ih, iw, 2, generator=generator) * 50,
+            torch.rand(ih, iw, 1, generator=generator),
+            torch.full((ih, iw, 1), 3.0),
+        ],
+        -1,
+    )
     inv = torch.linalg.inv(trf)
     accu = torch.zeros(20, 24, 6)
     accu[..., 4] = torch.rand(20, 24, generator=generator) * 0.5

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from src.benchmarks.relative_pose import RelativePoseBenchmark
-from src.matches import Matches
+from corrlab.benchmarks.relative_pose import RelativePoseBenchmark
+from corrlab.matches import Matches
 
 K = torch.tensor([[500.0, 0, 319.5], [0, 500.0, 239.5], [0, 0, 1]], dtype=torch.float64)
 
@@ -21,7 +21,9 @@ def rotation_z(degrees: float) -> torch.Tensor:
 def ground_truth() -> torch.Tensor:
     a = math.radians(10.0)
     T = torch.eye(4, dtype=torch.float64)
-    T[:3, :3] = torch.tensor([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]], dtype=torch.float64)
+    T[:3, :3] = torch.tensor(
+        [[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]], dtype=torch.float64
+    )
     T[:3, 3] = torch.tensor([1.0, 0.1, 0.2], dtype=torch.float64)
     return T
 
@@ -29,7 +31,9 @@ def ground_truth() -> torch.Tensor:
 def matches_under(T: torch.Tensor, b: int, count: int = 300) -> Matches:
     """Noise-free projections of random 3-D points (depth 5..15) into camera 0 and, through T, camera 1."""
     g = torch.Generator().manual_seed(b)
-    points = torch.rand(count, 3, generator=g, dtype=torch.float64) * torch.tensor([8.0, 6.0, 10.0]) + torch.tensor([-4.0, -3.0, 5.0])
+    points = torch.rand(count, 3, generator=g, dtype=torch.float64) * torch.tensor([8.0, 6.0, 10.0]) + torch.tensor(
+        [-4.0, -3.0, 5.0]
+    )
     project = lambda X: (X @ K.T)[:, :2] / X[:, 2:]  # noqa: E731
     kpts0, kpts1 = project(points), project(points @ T[:3, :3].T + T[:3, 3])
     return Matches(kpts0.float(), kpts1.float(), torch.ones(count), torch.full((count,), b, dtype=torch.long))
@@ -37,9 +41,12 @@ def matches_under(T: torch.Tensor, b: int, count: int = 300) -> Matches:
 
 def batch_of(count: int) -> dict:
     return {
-        "image0": torch.zeros(count, 3, 480, 640), "name": [f"pair{b}" for b in range(count)],
-        "K0": K.float().expand(count, 3, 3), "K1": K.float().expand(count, 3, 3), "T_0to1": ground_truth().float().expand(count, 4, 4),
-    }  # fmt: skip
+        "image0": torch.zeros(count, 3, 480, 640),
+        "name": [f"pair{b}" for b in range(count)],
+        "K0": K.float().expand(count, 3, 3),
+        "K1": K.float().expand(count, 3, 3),
+        "T_0to1": ground_truth().float().expand(count, 4, 4),
+    }
 
 
 def test_matches_from_the_true_pose_score_perfectly():

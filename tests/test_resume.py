@@ -8,14 +8,16 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-from src.pipeline.train import train
+from corrlab.pipeline.train import train
 from tests.helpers.training import csv_metric, step_checkpoints, tiny_run_config
 
 STEPS = 6  # 4 batches per epoch: the run crosses an epoch boundary
 
 
 def run(output_dir: Path, ckpt_path: Path | None = None) -> dict[str, torch.Tensor]:
-    cfg = tiny_run_config(output_dir, f"trainer.max_steps={STEPS}", callbacks={"steps": step_checkpoints(output_dir / "steps")})
+    cfg = tiny_run_config(
+        output_dir, f"trainer.max_steps={STEPS}", callbacks={"steps": step_checkpoints(output_dir / "steps")}
+    )
     with open_dict(cfg):
         cfg.ckpt_path = str(ckpt_path) if ckpt_path else None
     train(cfg)

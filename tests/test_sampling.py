@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from torch.utils.data import Dataset
 
-from src.datamodules.sampling import EpochSampler, ResumableDataLoader
+from corrlab.datamodules.sampling import EpochSampler, ResumableDataLoader
 
 
 class Indices(Dataset):
@@ -53,7 +53,9 @@ def test_set_epoch_reaches_the_dataset():
 
 
 def loader(dataset: Dataset) -> ResumableDataLoader:
-    return ResumableDataLoader(dataset, sampler=EpochSampler(dataset, shuffle=True, seed=3), batch_size=2, drop_last=True)
+    return ResumableDataLoader(
+        dataset, sampler=EpochSampler(dataset, shuffle=True, seed=3), batch_size=2, drop_last=True
+    )
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
@@ -67,8 +69,13 @@ def test_loader_resumes_at_the_saved_batch_of_the_same_epoch(num_workers):
     state = first.state_dict()
     assert state == {"epoch": 1, "batches": 3} and consumed == full[:3]
 
-    second = ResumableDataLoader(dataset, sampler=EpochSampler(dataset, shuffle=True, seed=3), batch_size=2,
-                                 drop_last=True, num_workers=num_workers)  # fmt: skip
+    second = ResumableDataLoader(
+        dataset,
+        sampler=EpochSampler(dataset, shuffle=True, seed=3),
+        batch_size=2,
+        drop_last=True,
+        num_workers=num_workers,
+    )
     second.load_state_dict(state)
     second.sampler.set_epoch(1)
     assert [b.tolist() for b in second] == full[3:]

@@ -9,11 +9,11 @@ import sys
 import lightning as L
 import pytest
 
-from src.config.schema import PROJECT_ROOT
-from src.datamodules.spair import SPairDataModule
-from src.modules.sift import SIFTMatcher
-from src.pipeline.evaluate import evaluate
+from corrlab.datamodules.spair import SPairDataModule
+from corrlab.modules.sift import SIFTMatcher
+from corrlab.pipeline.evaluate import evaluate
 from tests.conftest import compose_config
+from tests.helpers.paths import PROJECT_ROOT
 from tests.helpers.semantic_fixtures import write_pfpascal, write_spair
 
 
@@ -37,13 +37,22 @@ def test_sift_on_the_pfpascal_fixture_with_the_densematching_convention(tmp_path
     overrides = ["model=sift", "data=pfpascal", f"data.root={root}", "data.convention=densematching", "num_figures=0"]
     summary = evaluate(compose_config("eval", overrides, tmp_path / "run"))
     assert summary["metrics"]["num_pairs"] == 2 and summary["metrics"]["category/cat/pck@0.05"] == 1.0
-    assert summary["protocol"]["spec"]["direction"] == "target_to_source" and summary["protocol"]["spec"]["comparison"] == "error <= alpha * L"
+    assert (
+        summary["protocol"]["spec"]["direction"] == "target_to_source"
+        and summary["protocol"]["spec"]["comparison"] == "error <= alpha * L"
+    )
 
 
 def test_validation_logs_the_semantic_score(tmp_path):
     root = tmp_path / "SPair-71k"
     write_spair(root)
-    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     metrics = trainer.validate(SIFTMatcher(), datamodule=SPairDataModule(root=str(root)), verbose=False)[0]
     assert metrics["val/score"] == metrics["val/pck@0.1"] == 1.0 and "val/category/cat/pck_kpt@0.1" in metrics
 
@@ -53,9 +62,19 @@ def test_eval_cli_on_spair(tmp_path):
     root = tmp_path / "SPair-71k"
     write_spair(root)
     result = subprocess.run(
-        [sys.executable, "eval.py", "model=sift", "data=spair", f"data.root={root}", f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "eval.py",
+            "model=sift",
+            "data=spair",
+            f"data.root={root}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["num_pairs"] == 2 and summary["metrics"]["pck@0.1"] == 1.0

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from src.benchmarks.semantic import SemanticBenchmark, geo_aware_mask, swap_sides
-from src.datamodules.collate import collate_pairs
-from src.datamodules.spair import SPairDataModule
-from src.metrics import SemanticPCK
-from src.modules.base import MatchingModule
+from corrlab.benchmarks.semantic import SemanticBenchmark, geo_aware_mask, swap_sides
+from corrlab.datamodules.collate import collate_pairs
+from corrlab.datamodules.spair import SPairDataModule
+from corrlab.metrics import SemanticPCK
+from corrlab.modules.base import MatchingModule
 from tests.helpers.oracle_transfer import OracleTransfer
 from tests.helpers.semantic_fixtures import write_spair
 
@@ -54,15 +54,25 @@ def test_known_shift_gives_hand_computed_pck_geoaware(spair_root):
     # cat thresholds 1.6 / 8 / 16 / 24 -> 1, 2, 4, 6 of 6 correct; car 1.5 / 7.5 / 15 / 22.5 -> 1, 2, 4, 5 of 5
     assert [records[0][f"pck@{a}"] for a in (0.01, 0.05, 0.1, 0.15)] == pytest.approx([1 / 6, 2 / 6, 4 / 6, 1])
     assert [records[1][f"pck@{a}"] for a in (0.01, 0.05, 0.1, 0.15)] == pytest.approx([1 / 5, 2 / 5, 4 / 5, 1])
-    assert metrics["pck@0.05"] == pytest.approx((2 / 6 + 2 / 5) / 2) and metrics["pck_kpt@0.05"] == pytest.approx(4 / 11)
+    assert metrics["pck@0.05"] == pytest.approx((2 / 6 + 2 / 5) / 2) and metrics["pck_kpt@0.05"] == pytest.approx(
+        4 / 11
+    )
     assert metrics["pck@0.1"] == pytest.approx((4 / 6 + 4 / 5) / 2) and metrics["pck_kpt@0.1"] == pytest.approx(8 / 11)
-    assert metrics["category/cat/pck@0.1"] == pytest.approx(4 / 6) and metrics["category/car/pck_kpt@0.05"] == pytest.approx(2 / 5)
-    assert metrics["viewpoint_variation/2/pck@0.1"] == pytest.approx(4 / 5) and metrics["scale_variation/1/num_pairs"] == 2
+    assert metrics["category/cat/pck@0.1"] == pytest.approx(4 / 6) and metrics[
+        "category/car/pck_kpt@0.05"
+    ] == pytest.approx(2 / 5)
+    assert (
+        metrics["viewpoint_variation/2/pck@0.1"] == pytest.approx(4 / 5) and metrics["scale_variation/1/num_pairs"] == 2
+    )
     assert "viewpoint_variation/1/num_pairs" not in metrics  # no pair has that value
     # geo-aware: cat ids 2, 3, 9, 10 (errors 8, 9, 16, 20); car ids 0, 1, 10 (errors 0, 3, 9)
     assert [r["num_geo_aware"] for r in records] == [4, 3]
-    assert metrics["geo/pck@0.05"] == pytest.approx((0 + 2 / 3) / 2) and metrics["geo/pck_kpt@0.05"] == pytest.approx(2 / 7)
-    assert metrics["geo/pck@0.1"] == pytest.approx((2 / 4 + 3 / 3) / 2) and metrics["geo/pck_kpt@0.1"] == pytest.approx(5 / 7)
+    assert metrics["geo/pck@0.05"] == pytest.approx((0 + 2 / 3) / 2) and metrics["geo/pck_kpt@0.05"] == pytest.approx(
+        2 / 7
+    )
+    assert metrics["geo/pck@0.1"] == pytest.approx((2 / 4 + 3 / 3) / 2) and metrics["geo/pck_kpt@0.1"] == pytest.approx(
+        5 / 7
+    )
 
 
 def test_known_shift_gives_hand_computed_pck_densematching(spair_root):
@@ -71,14 +81,18 @@ def test_known_shift_gives_hand_computed_pck_densematching(spair_root):
     # cat thresholds 1.6 / 8 / 16 / 24 -> 1, 3, 5, 6 of 6; car 1.9 / 9.5 / 19 / 28.5 -> 1, 4, 5, 5 of 5
     assert [records[0][f"pck@{a}"] for a in (0.01, 0.05, 0.1, 0.15)] == pytest.approx([1 / 6, 3 / 6, 5 / 6, 1])
     assert [records[1][f"pck@{a}"] for a in (0.01, 0.05, 0.1, 0.15)] == pytest.approx([1 / 5, 4 / 5, 1, 1])
-    assert metrics["pck@0.05"] == pytest.approx((3 / 6 + 4 / 5) / 2) and metrics["pck_kpt@0.05"] == pytest.approx(7 / 11)
+    assert metrics["pck@0.05"] == pytest.approx((3 / 6 + 4 / 5) / 2) and metrics["pck_kpt@0.05"] == pytest.approx(
+        7 / 11
+    )
     assert metrics["pck_kpt@0.1"] == pytest.approx(10 / 11)
 
 
 def test_shift_in_resized_batches_is_scored_in_original_pixels(spair_root):
     """The same original-pixel errors, predicted at half resolution, give the same scores (cat is 200 px wide)."""
     metrics, _ = run(spair_root, OracleTransfer({"cat": SHIFTS["cat"]}), resize={"mode": "long", "size": 100})
-    assert metrics["category/cat/pck@0.1"] == pytest.approx(4 / 6) and metrics["category/cat/pck@0.05"] == pytest.approx(2 / 6)
+    assert metrics["category/cat/pck@0.1"] == pytest.approx(4 / 6) and metrics[
+        "category/cat/pck@0.05"
+    ] == pytest.approx(2 / 6)
 
 
 def test_image_threshold_uses_the_longer_image_side(spair_root):
@@ -134,7 +148,9 @@ def test_predict_pairs_queries_with_transfers_in_both_directions(spair_root):
     forward = SemanticBenchmark("spair", "test", ["x"], ["cat"], {}, convention="geoaware").predict(model, batch)
     assert torch.equal(forward.kpts0, batch["kpts0"][0][valid]) and torch.equal(forward.kpts1, batch["kpts1"][0][valid])
     backward = SemanticBenchmark("spair", "test", ["x"], ["cat"], {}, convention="densematching").predict(model, batch)
-    assert torch.equal(backward.kpts1, batch["kpts1"][0][valid]) and torch.equal(backward.kpts0, batch["kpts0"][0][valid])
+    assert torch.equal(backward.kpts1, batch["kpts1"][0][valid]) and torch.equal(
+        backward.kpts0, batch["kpts0"][0][valid]
+    )
 
 
 def test_protocol_spec_records_the_convention(spair_root):

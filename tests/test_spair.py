@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from src.datamodules import spair
-from src.datamodules.errors import DatasetNotFoundError, UnreadableFileError
-from src.datamodules.image_io import read_image
-from src.datamodules.keypoint_groups import SPAIR_FLIP_PAIRS, flip_permutation
-from src.datamodules.keypoint_pairs import mirror
-from src.datamodules.spair import SPairDataModule
+from corrlab.datamodules import spair
+from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
+from corrlab.datamodules.image_io import read_image
+from corrlab.datamodules.keypoint_groups import SPAIR_FLIP_PAIRS, flip_permutation
+from corrlab.datamodules.keypoint_pairs import mirror
+from corrlab.datamodules.spair import SPairDataModule
 from tests.helpers.semantic_fixtures import write_spair
 
 
@@ -30,7 +30,11 @@ def test_sample_follows_the_keypoint_batch_contract(root):
     sample = SPairDataModule(root=str(root)).dataset("test")[1]
     car = pairs["car"]
     assert sample["name"] == car.name and sample["category"] == "car"
-    assert sample["kpts0"].shape == (30, 2) and sample["kpts_valid"].shape == (30,) and sample["kpts_valid"].dtype == torch.bool
+    assert (
+        sample["kpts0"].shape == (30, 2)
+        and sample["kpts_valid"].shape == (30,)
+        and sample["kpts_valid"].dtype == torch.bool
+    )
     assert sample["kpts_valid"].nonzero()[:, 0].tolist() == car.ids
     assert torch.allclose(sample["kpts0"][car.ids], torch.tensor(car.src_kps, dtype=torch.float32))
     assert torch.allclose(sample["kpts1"][car.ids], torch.tensor(car.trg_kps, dtype=torch.float32))
@@ -87,7 +91,9 @@ def test_mirroring_one_image_keeps_correspondences_semantic(root):
 def test_training_batches_stack(root):
     dm = SPairDataModule(root=str(root), batch_size=1, train_resize={"mode": "fixed", "size": [64, 96]})
     batch = next(iter(dm.train_dataloader()))
-    assert batch["image0"].shape == (1, 3, 64, 96) and batch["kpts0"].shape == (1, 30, 2) and batch["category"] == ["cat"]
+    assert (
+        batch["image0"].shape == (1, 3, 64, 96) and batch["kpts0"].shape == (1, 30, 2) and batch["category"] == ["cat"]
+    )
 
 
 def test_annotations_are_read_lazily(root, monkeypatch):

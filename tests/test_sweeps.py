@@ -23,10 +23,18 @@ def test_multirun_runs_every_combination(tmp_path):
 @pytest.mark.slow
 def test_optuna_sweeper_maximises_the_optimized_metric(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    run_cli("train.py", [
-        "-m", "hparams_search=optuna", *SHORT, "data.num_train_pairs=32", "hydra.sweeper.n_trials=2",
-        "hydra.sweeper.sampler.n_startup_trials=2", f"hydra.sweep.dir={tmp_path}",
-    ])  # fmt: skip
+    run_cli(
+        "train.py",
+        [
+            "-m",
+            "hparams_search=optuna",
+            *SHORT,
+            "data.num_train_pairs=32",
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.sampler.n_startup_trials=2",
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+    )
     scores = [json.loads((tmp_path / str(trial) / "metrics.json").read_text())["val/score"] for trial in range(2)]
     results = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
     assert results["best_value"] == pytest.approx(max(scores))

@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from src.datamodules.synthetic import SyntheticDataModule, TRAIN_PHOTOS
-from src.geometry.homography import warp_points
+from corrlab.datamodules.synthetic import TRAIN_PHOTOS, SyntheticDataModule
+from corrlab.geometry.homography import warp_points
 
 
 def datamodule(**kwargs) -> SyntheticDataModule:
@@ -66,7 +66,11 @@ def test_val_and_test_pairs_are_fixed_by_the_seed_train_pairs_change_each_epoch(
 def test_splits_use_disjoint_photos():
     dm = datamodule()
     stems = {split: {n.split("/")[1] for n in dm.pair_names(split)} for split in ("train", "val", "test")}
-    assert not (stems["train"] & stems["val"]) and not (stems["train"] & stems["test"]) and not (stems["val"] & stems["test"])
+    assert (
+        not (stems["train"] & stems["val"])
+        and not (stems["train"] & stems["test"])
+        and not (stems["val"] & stems["test"])
+    )
     with pytest.raises(ValueError, match="disjoint"):
         datamodule(val_photos=[TRAIN_PHOTOS[0]])
 

@@ -7,9 +7,9 @@ import csv
 import pytest
 from hydra.utils import instantiate
 
-from src.config.schema import run_name
-from src.pipeline.evaluate import evaluate
-from src.pipeline.train import train
+from corrlab.config.schema import run_name
+from corrlab.pipeline.evaluate import evaluate
+from corrlab.pipeline.train import train
 from tests.conftest import compose_config
 from tests.helpers.training import tiny_run_config
 
@@ -17,7 +17,9 @@ from tests.helpers.training import tiny_run_config
 def test_logger_overrides_follow_the_template_layout(tmp_path):
     cfg = compose_config("train", ["model=sift", "logger=visdom", "logger.visdom.port=8099"], tmp_path)
     assert list(cfg.logger) == ["visdom"]
-    assert cfg.logger.visdom._target_ == "src.tracking.visdom_logger.VisdomLogger" and cfg.logger.visdom.port == 8099
+    assert (
+        cfg.logger.visdom._target_ == "corrlab.tracking.visdom_logger.VisdomLogger" and cfg.logger.visdom.port == 8099
+    )
     assert cfg.logger.visdom.env.startswith("sift_synthetic_")
     many = compose_config("train", ["model=sift", "logger=many"], tmp_path)
     assert list(many.logger) == ["csv", "wandb", "visdom"]
@@ -34,7 +36,12 @@ def test_ddp_cpu_trainer_uses_two_gloo_processes(tmp_path):
     trainer = instantiate(cfg.trainer, _convert_="all")
     assert trainer.num_devices == 2 and trainer.strategy.process_group_backend == "gloo"
     gpu = compose_config("train", ["model=sift", "trainer=ddp", "trainer.num_nodes=2", "trainer.devices=4"], tmp_path)
-    assert (gpu.trainer.strategy, gpu.trainer.num_nodes, gpu.trainer.devices, gpu.trainer.sync_batchnorm) == ("ddp", 2, 4, True)
+    assert (gpu.trainer.strategy, gpu.trainer.num_nodes, gpu.trainer.devices, gpu.trainer.sync_batchnorm) == (
+        "ddp",
+        2,
+        4,
+        True,
+    )
 
 
 @pytest.mark.parametrize("preset", ["fdr", "overfit", "limit", "profiler"])
@@ -44,7 +51,15 @@ def test_debug_presets_compose(tmp_path, preset):
 
 
 def test_profiler_preset_writes_a_profile(tmp_path):
-    train(tiny_run_config(tmp_path, "debug=profiler", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"))
+    train(
+        tiny_run_config(
+            tmp_path,
+            "debug=profiler",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=2",
+            "trainer.limit_val_batches=1",
+        )
+    )
     assert "run_training_batch" in (tmp_path / "fit-profile.txt").read_text()
 
 
@@ -57,7 +72,9 @@ def test_optuna_search_space_composes(tmp_path):
 
 def test_eval_sends_metrics_to_the_configured_logger(tmp_path):
     cfg = compose_config(
-        "eval", ["model=sift", "data=synthetic", "logger=csv", "data.num_test_pairs=2", "data.image_size=[96,128]"], tmp_path
+        "eval",
+        ["model=sift", "data=synthetic", "logger=csv", "data.num_test_pairs=2", "data.image_size=[96,128]"],
+        tmp_path,
     )
     summary = evaluate(cfg)
     with (tmp_path / "csv" / "metrics.csv").open() as handle:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import open_dict
 
-from src.pipeline.train import train
+from corrlab.pipeline.train import train
 
 
 def test_fast_dev_run(train_cfg):

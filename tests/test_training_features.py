@@ -11,11 +11,11 @@ import torch
 from omegaconf import OmegaConf, open_dict
 from torch import nn
 
-from src.pipeline.train import train
-from src.training.nonfinite_guard import NonFiniteTrainingError
-from src.training.progress import PairsPerSecondColumn
-from src.training.run_estimate import SavedTensorMeter, estimate_line
-from src.training.speedups import ActivationCheckpointingUnavailable, enable_activation_checkpointing
+from corrlab.pipeline.train import train
+from corrlab.training.nonfinite_guard import NonFiniteTrainingError
+from corrlab.training.progress import PairsPerSecondColumn
+from corrlab.training.run_estimate import SavedTensorMeter, estimate_line
+from corrlab.training.speedups import ActivationCheckpointingUnavailable, enable_activation_checkpointing
 from tests.helpers.tiny_matcher import TinyMatcher
 from tests.helpers.training import csv_metric, tiny_run_config
 
@@ -38,8 +38,12 @@ def weights_changed() -> list[bool]:
 
 
 def flaky_config(tmp_path, *overrides, **model):
-    cfg = tiny_run_config(tmp_path, "trainer.limit_val_batches=0", *overrides,
-                          callbacks={"weights": {"_target_": f"{__name__}.WeightRecorder"}})  # fmt: skip
+    cfg = tiny_run_config(
+        tmp_path,
+        "trainer.limit_val_batches=0",
+        *overrides,
+        callbacks={"weights": {"_target_": f"{__name__}.WeightRecorder"}},
+    )
     with open_dict(cfg):
         cfg.model._target_ = "tests.helpers.flaky_matcher.FlakyMatcher"
         cfg.model.update(OmegaConf.create(model))
@@ -62,7 +66,9 @@ def test_nonfinite_guard_skips_the_step_and_dumps_the_batch(tmp_path):
 
 
 def test_nonfinite_guard_stops_a_diverged_run(tmp_path):
-    cfg = flaky_config(tmp_path, "trainer.max_steps=4", "callbacks.nonfinite_guard.max_consecutive=2", nan_loss_steps=[0, 1, 2, 3])
+    cfg = flaky_config(
+        tmp_path, "trainer.max_steps=4", "callbacks.nonfinite_guard.max_consecutive=2", nan_loss_steps=[0, 1, 2, 3]
+    )
     with pytest.raises(NonFiniteTrainingError, match="2 optimizer steps in a row"):
         train(cfg)
 
@@ -73,17 +79,27 @@ NEEDS_CUDA = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("precision", "accelerator", "dtype"),
-    [("32", "cpu", torch.float32), ("bf16-mixed", "cpu", torch.bfloat16),
-     pytest.param("16-mixed", "gpu", torch.float16, marks=NEEDS_CUDA)],  # Lightning turns 16-mixed into bf16 on CPU
-)  # fmt: skip
+    [
+        ("32", "cpu", torch.float32),
+        ("bf16-mixed", "cpu", torch.bfloat16),
+        pytest.param("16-mixed", "gpu", torch.float16, marks=NEEDS_CUDA),
+    ],  # Lightning turns 16-mixed into bf16 on CPU
+)
 def test_precision(tmp_path, precision, accelerator, dtype, monkeypatch):
     seen = []
     describe = TinyMatcher.describe
-    monkeypatch.setattr(TinyMatcher, "describe", lambda self, image: seen.append(self.net(image).dtype) or describe(self, image))
-    train(tiny_run_config(
-        tmp_path, "trainer.max_steps=2", "trainer.limit_val_batches=0", f"trainer.precision={precision}",
-        f"trainer.accelerator={accelerator}",
-    ))  # fmt: skip
+    monkeypatch.setattr(
+        TinyMatcher, "describe", lambda self, image: seen.append(self.net(image).dtype) or describe(self, image)
+    )
+    train(
+        tiny_run_config(
+            tmp_path,
+            "trainer.max_steps=2",
+            "trainer.limit_val_batches=0",
+            f"trainer.precision={precision}",
+            f"trainer.accelerator={accelerator}",
+        )
+    )
     assert seen and set(seen) == {dtype}
     assert all(v == v for v in csv_metric(tmp_path, "train/total").values())  # finite losses
 
@@ -141,8 +157,10 @@ def test_compile_flag_compiles_the_network(tmp_path, monkeypatch, caplog):
     compiled = []
     original = nn.Module.compile
     # the eager backend: dynamo traces the model but skips inductor's C++ code generation (~20 s here)
-    monkeypatch.setattr(nn.Module, "compile", lambda self, **kw: compiled.append(type(self).__name__) or original(self, backend="eager"))
-    with caplog.at_level(logging.INFO, logger="src.pipeline.train"):
+    monkeypatch.setattr(
+        nn.Module, "compile", lambda self, **kw: compiled.append(type(self).__name__) or original(self, backend="eager")
+    )
+    with caplog.at_level(logging.INFO, logger="corrlab.pipeline.train"):
         train(tiny_run_config(tmp_path, "compile=true", "trainer.max_steps=2", "trainer.limit_val_batches=1"))
     assert compiled == ["Sequential"] and "torch.compile: net" in caplog.text
 
@@ -161,7 +179,9 @@ def test_estimate_line():
     line = estimate_line(TinyMatcher(dim=16), 3 * 1024**2, 8)
     params = sum(p.numel() for p in TinyMatcher(dim=16).parameters())
     assert params == 3 * 16 * 25 + 16 + 16 * 16 * 9 + 16 == 3536
-    assert line.startswith("model: 3.5 K parameters (3.5 K trainable, 13.8 KiB); activations 3.0 MiB per batch of 8 pairs")
+    assert line.startswith(
+        "model: 3.5 K parameters (3.5 K trainable, 13.8 KiB); activations 3.0 MiB per batch of 8 pairs"
+    )
 
 
 def test_pairs_per_second_column():

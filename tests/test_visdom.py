@@ -10,10 +10,10 @@ from pathlib import Path
 import lightning as L
 import pytest
 
-from src.pipeline.evaluate import evaluate
-from src.pipeline.train import train
-from src.tracking.visdom_logger import VisdomLogger, window_and_trace
-from src.tracking.visdom_sender import Point, VisdomSender
+from corrlab.pipeline.evaluate import evaluate
+from corrlab.pipeline.train import train
+from corrlab.tracking.visdom_logger import VisdomLogger, window_and_trace
+from corrlab.tracking.visdom_sender import Point, VisdomSender
 from tests.conftest import compose_config
 from tests.helpers.training import csv_metric, tiny_run_config
 from tests.helpers.visdom_server import VisdomServer
@@ -62,9 +62,11 @@ def test_sender_keeps_the_newest_points_within_the_bound_and_warns_once(caplog):
     fake.up.clear()
 
     def log_step(step: int) -> None:
-        sender.add_points([Point("total", "train/total", step, 10.0 + step), Point("nce", "train/nce", step, 20.0 + step)], {})
+        sender.add_points(
+            [Point("total", "train/total", step, 10.0 + step), Point("nce", "train/nce", step, 20.0 + step)], {}
+        )
 
-    with caplog.at_level(logging.WARNING, logger="src.tracking.visdom_sender"):
+    with caplog.at_level(logging.WARNING, logger="corrlab.tracking.visdom_sender"):
         for step in range(6):
             log_step(step)
         assert not sender.flush(0.3)  # server down: rounds fail and put their points back
@@ -73,7 +75,8 @@ def test_sender_keeps_the_newest_points_within_the_bound_and_warns_once(caplog):
         assert sender.flush(5.0)
         sender.close(1.0)
     assert sorted(fake.points) == sorted(
-        [("total", "train/total", s, 10.0 + s) for s in (4, 5, 6)] + [("nce", "train/nce", s, 20.0 + s) for s in (4, 5, 6)]
+        [("total", "train/total", s, 10.0 + s) for s in (4, 5, 6)]
+        + [("nce", "train/nce", s, 20.0 + s) for s in (4, 5, 6)]
     )
     assert [p[2] for p in fake.points if p[1] == "train/total"] == [4, 5, 6]  # in order
     assert sender.dropped == 8 and sender.outages == 1
@@ -92,7 +95,7 @@ class RejectingVisdom(FakeVisdom):
 def test_an_item_the_server_rejects_is_dropped_not_retried(caplog):
     fake = RejectingVisdom()
     sender = VisdomSender(lambda: fake, env=ENV)
-    with caplog.at_level(logging.WARNING, logger="src.tracking.visdom_sender"):
+    with caplog.at_level(logging.WARNING, logger="corrlab.tracking.visdom_sender"):
         sender.add_points([Point("a", "bad", 0, 1.0), Point("b", "good", 0, 2.0)], {})
         assert sender.flush(5.0)
         sender.add_points([Point("b", "good", 1, 3.0)], {})
@@ -106,7 +109,9 @@ def test_logging_never_waits_for_a_hanging_server():
     fake.gate.clear()  # every request hangs
     logger = VisdomLogger(env=ENV, max_buffered_points=10_000)
     logger._connect = lambda: fake
-    worker = threading.Thread(target=lambda: [logger.log_metrics({"train/total": float(s)}, step=s) for s in range(1000)])
+    worker = threading.Thread(
+        target=lambda: [logger.log_metrics({"train/total": float(s)}, step=s) for s in range(1000)]
+    )
     worker.start()
     worker.join(timeout=10)
     assert not worker.is_alive(), "log_metrics blocked on the server"
@@ -148,12 +153,22 @@ def visdom_server(tmp_path):
 
 
 def visdom_run(output_dir: Path, server: VisdomServer, *overrides: str, actions: dict[int, str] | None = None):
-    callbacks = {"server_control": {"_target_": f"{__name__}.ServerControl", "port": server.port, "actions": actions}} if actions else None
+    callbacks = (
+        {"server_control": {"_target_": f"{__name__}.ServerControl", "port": server.port, "actions": actions}}
+        if actions
+        else None
+    )
     cfg = tiny_run_config(
-        output_dir, "logger=[csv,visdom]", f"logger.visdom.port={server.port}", f"logger.visdom.env={ENV}",
-        "logger.visdom.retry_initial_s=0.05", "logger.visdom.retry_max_s=0.2", "logger.visdom.persist_every_s=0",
-        *overrides, callbacks=callbacks,
-    )  # fmt: skip
+        output_dir,
+        "logger=[csv,visdom]",
+        f"logger.visdom.port={server.port}",
+        f"logger.visdom.env={ENV}",
+        "logger.visdom.retry_initial_s=0.05",
+        "logger.visdom.retry_max_s=0.2",
+        "logger.visdom.persist_every_s=0",
+        *overrides,
+        callbacks=callbacks,
+    )
     return train(cfg)
 
 
@@ -176,7 +191,7 @@ def test_training_run_reads_back_from_the_server(visdom_server, tmp_path):
 
 @pytest.mark.slow
 def test_server_down_at_start_gets_everything_once_it_is_up(visdom_server, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="src.tracking.visdom_sender"):
+    with caplog.at_level(logging.WARNING, logger="corrlab.tracking.visdom_sender"):
         visdom_run(tmp_path, visdom_server, "trainer.max_steps=4", actions={2: "start"})
     steps = csv_metric(tmp_path, "train/total")
     assert visdom_server.traces(ENV, "total")["train/total"] == (list(map(float, steps)), list(steps.values()))
@@ -188,11 +203,15 @@ def test_server_down_at_start_gets_everything_once_it_is_up(visdom_server, tmp_p
 def test_server_killed_and_restarted_loses_only_what_exceeds_the_buffer(visdom_server, tmp_path, caplog):
     """3 scalars per step; the server is down while steps 1-4 are logged (12 points) and the buffer
     holds 6, so steps 1 and 2 are dropped; everything before (saved by the server) and after is there."""
-    with caplog.at_level(logging.INFO, logger="src.tracking.visdom_sender"):
+    with caplog.at_level(logging.INFO, logger="corrlab.tracking.visdom_sender"):
         visdom_run(
-            tmp_path, visdom_server.start(), "trainer.max_steps=8", "data.num_train_pairs=16",
-            "logger.visdom.max_buffered_points=6", actions={1: "kill", 5: "start"},
-        )  # fmt: skip
+            tmp_path,
+            visdom_server.start(),
+            "trainer.max_steps=8",
+            "data.num_train_pairs=16",
+            "logger.visdom.max_buffered_points=6",
+            actions={1: "kill", 5: "start"},
+        )
     steps = csv_metric(tmp_path, "train/total")
     assert list(steps) == list(range(8))
     for key in ("train/total", "train/nce"):
@@ -208,9 +227,18 @@ def test_server_killed_and_restarted_loses_only_what_exceeds_the_buffer(visdom_s
 def test_eval_sends_metrics_table_and_figures(visdom_server, tmp_path):
     visdom_server.start()
     cfg = compose_config(
-        "eval", ["model=sift", "data=synthetic", "logger=visdom", f"logger.visdom.port={visdom_server.port}",
-                 f"logger.visdom.env={ENV}", "data.num_test_pairs=2", "data.image_size=[96,128]"], tmp_path,
-    )  # fmt: skip
+        "eval",
+        [
+            "model=sift",
+            "data=synthetic",
+            "logger=visdom",
+            f"logger.visdom.port={visdom_server.port}",
+            f"logger.visdom.env={ENV}",
+            "data.num_test_pairs=2",
+            "data.image_size=[96,128]",
+        ],
+        tmp_path,
+    )
     summary = evaluate(cfg)
     assert visdom_server.traces(ENV, "mma")["test/mma@3"] == ([0.0], [pytest.approx(summary["metrics"]["mma@3"])])
     table = visdom_server.window(ENV, "test/per_pair")["content"]

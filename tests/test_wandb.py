@@ -8,10 +8,10 @@ import logging
 import pytest
 import wandb
 
-from src.pipeline.evaluate import evaluate
-from src.pipeline.train import train
-from src.tracking.eval_logging import table_cell
-from src.tracking.wandb_logger import AutoOfflineWandbLogger, wandb_credentials_found
+from corrlab.pipeline.evaluate import evaluate
+from corrlab.pipeline.train import train
+from corrlab.tracking.eval_logging import table_cell
+from corrlab.tracking.wandb_logger import AutoOfflineWandbLogger, wandb_credentials_found
 from tests.conftest import compose_config
 from tests.helpers.training import csv_metric, tiny_run_config
 from tests.helpers.wandb_offline import OfflineRun, offline_run_dirs
@@ -47,15 +47,19 @@ def test_credentials_come_from_the_environment_or_netrc(no_credentials, monkeypa
 
 @pytest.mark.slow
 def test_training_without_credentials_logs_offline_and_reads_back(no_credentials, tmp_path, caplog):
-    cfg = tiny_run_config(tmp_path / "run", "logger=[csv,wandb]", "trainer.max_steps=4", "run_name=tiny_test", "tags=[a,b]")
-    with caplog.at_level(logging.INFO, logger="src.tracking.wandb_logger"):
+    cfg = tiny_run_config(
+        tmp_path / "run", "logger=[csv,wandb]", "trainer.max_steps=4", "run_name=tiny_test", "tags=[a,b]"
+    )
+    with caplog.at_level(logging.INFO, logger="corrlab.tracking.wandb_logger"):
         metrics = train(cfg)
     (run_dir,) = offline_run_dirs(tmp_path / "run")
     run = OfflineRun(run_dir)
     assert (run.name, run.tags, run.project) == ("tiny_test", ["a", "b"], "corrlab")
     assert run.config["seed"] == 42 and run.config["data"]["num_train_pairs"] == 8  # the composed config
     assert run.series("train/total") == csv_metric(tmp_path / "run", "train/total")
-    assert run.series("val/score") == csv_metric(tmp_path / "run", "val/score") == {3: pytest.approx(metrics["val/score"])}
+    assert (
+        run.series("val/score") == csv_metric(tmp_path / "run", "val/score") == {3: pytest.approx(metrics["val/score"])}
+    )
     assert len(run.media("images/val/matches_*.png")) == 1
     assert f"wandb sync {run_dir}" in caplog.text
 
@@ -64,9 +68,10 @@ def test_training_without_credentials_logs_offline_and_reads_back(no_credentials
 def test_eval_logs_the_per_pair_table(no_credentials, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     cfg = compose_config(
-        "eval", ["model=sift", "data=synthetic", "logger=wandb", "data.num_test_pairs=3", "data.image_size=[96,128]"],
+        "eval",
+        ["model=sift", "data=synthetic", "logger=wandb", "data.num_test_pairs=3", "data.image_size=[96,128]"],
         tmp_path / "eval",
-    )  # fmt: skip
+    )
     summary = evaluate(cfg)
     (run_dir,) = offline_run_dirs(tmp_path / "eval")
     run = OfflineRun(run_dir)

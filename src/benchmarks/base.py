@@ -11,8 +11,8 @@ from typing import Any
 
 from torch import nn
 
-from src.matches import Matches
-from src.metrics import Count
+from corrlab.matches import Matches
+from corrlab.metrics import Count
 
 
 def fingerprint(obj: Any) -> str:
@@ -37,7 +37,9 @@ class Benchmark(nn.Module):
     def __init__(self, spec: dict[str, Any], pair_names: Sequence[str], groups: Sequence[str] = ("all",)) -> None:
         super().__init__()
         self._spec = dict(spec, pairs={"count": len(pair_names), "fingerprint": pair_list_fingerprint(pair_names)})
-        self.groups = nn.ModuleDict({g: nn.ModuleDict({**self.make_metrics(), "num_pairs": Count("num_pairs")}) for g in groups})
+        self.groups = nn.ModuleDict(
+            {g: nn.ModuleDict({**self.make_metrics(), "num_pairs": Count("num_pairs")}) for g in groups}
+        )
         self.records: list[dict[str, Any]] = []
 
     @abstractmethod

@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from src.benchmarks.base import Benchmark
-from src.geometry.scaling import to_original
-from src.matches import Matches
-from src.metrics import EndpointError
+from corrlab.benchmarks.base import Benchmark
+from corrlab.geometry.scaling import to_original
+from corrlab.matches import Matches
+from corrlab.metrics import EndpointError
 
 THRESHOLDS = (1, 3, 5)
 
@@ -37,7 +37,14 @@ class ETH3DBenchmark(Benchmark):
     top-level keys average the rates.  `summary()` adds the per-scene values.
     """
 
-    def __init__(self, pair_names: Sequence[str], scenes: Sequence[str], rates: Sequence[int], resize: dict[str, Any], extra_spec: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        pair_names: Sequence[str],
+        scenes: Sequence[str],
+        rates: Sequence[int],
+        resize: dict[str, Any],
+        extra_spec: dict[str, Any] | None = None,
+    ) -> None:
         self.scenes, self.rates = list(scenes), list(rates)
         spec = {
             "protocol": "eth3d_multiview",

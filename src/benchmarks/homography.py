@@ -8,12 +8,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from src.benchmarks.base import Benchmark
-from src.geometry.homography import corner_error, estimate_homography, symmetric_transfer_error, transfer_error
-from src.datamodules.resize import ResizePolicy
-from src.geometry.scaling import homography_to_original, homography_to_resized, to_original, to_resized
-from src.matches import Matches
-from src.metrics import ErrorAUC, MeanValue, ThresholdAccuracy
+from corrlab.benchmarks.base import Benchmark
+from corrlab.datamodules.resize import ResizePolicy
+from corrlab.geometry.homography import corner_error, estimate_homography, symmetric_transfer_error, transfer_error
+from corrlab.geometry.scaling import homography_to_original, homography_to_resized, to_original, to_resized
+from corrlab.matches import Matches
+from corrlab.metrics import ErrorAUC, MeanValue, ThresholdAccuracy
 
 
 class HomographyBenchmark(Benchmark):
@@ -49,7 +49,9 @@ class HomographyBenchmark(Benchmark):
         self.mma_thresholds = list(mma_thresholds)
         self.precision_thresholds = list(precision_thresholds)
         self.homography_thresholds = list(homography_thresholds)
-        self.ransac = dict(threshold=ransac_threshold, max_iters=ransac_max_iters, confidence=ransac_confidence, seed=seed)
+        self.ransac = dict(
+            threshold=ransac_threshold, max_iters=ransac_max_iters, confidence=ransac_confidence, seed=seed
+        )
         self._group_of = group_of
         spec = {
             "protocol": "homography",
@@ -59,7 +61,10 @@ class HomographyBenchmark(Benchmark):
             "pixel_convention": "pixel centres at integer coordinates; a resize by s maps x to (x + 0.5) * s - 0.5",
             "error_frame": "original image pixels" if error_frame is None else {"resize": error_frame.describe()},
             "mma": {"thresholds": self.mma_thresholds, "error": "||H p0 - p1|| in image 1 (one-directional, D2-Net)"},
-            "prec_sym": {"thresholds": self.precision_thresholds, "error": "mean of forward and backward transfer errors"},
+            "prec_sym": {
+                "thresholds": self.precision_thresholds,
+                "error": "mean of forward and backward transfer errors",
+            },
             "homography": {
                 "estimator": "cv2.findHomography RANSAC",
                 "threshold_px": ransac_threshold,
@@ -119,4 +124,3 @@ class HomographyBenchmark(Benchmark):
             **{f"prec_sym@{t:g}": float(v) for t, v in zip(self.precision_thresholds, prec)},
             "h_error": h_error,
         }
-

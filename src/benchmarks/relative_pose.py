@@ -7,10 +7,10 @@ from typing import Any
 
 from torch import nn
 
-from src.benchmarks.base import Benchmark
-from src.geometry.pose import estimate_relative_pose, relative_pose_error
-from src.matches import Matches
-from src.metrics import ErrorAUC, MeanValue
+from corrlab.benchmarks.base import Benchmark
+from corrlab.geometry.pose import estimate_relative_pose, relative_pose_error
+from corrlab.matches import Matches
+from corrlab.metrics import ErrorAUC, MeanValue
 
 
 class RelativePoseBenchmark(Benchmark):
@@ -69,7 +69,9 @@ class RelativePoseBenchmark(Benchmark):
 
     def score_pair(self, batch: dict, b: int, matches: Matches) -> dict[str, Any]:
         K0, K1, T = (batch[k][b].double().cpu() for k in ("K0", "K1", "T_0to1"))
-        estimate = estimate_relative_pose(matches.kpts0.double().cpu(), matches.kpts1.double().cpu(), K0, K1, **self.ransac)
+        estimate = estimate_relative_pose(
+            matches.kpts0.double().cpu(), matches.kpts1.double().cpu(), K0, K1, **self.ransac
+        )
         if estimate is None:
             R_err = t_err = error = float("inf")
             inliers = 0
@@ -82,4 +84,11 @@ class RelativePoseBenchmark(Benchmark):
             metrics["pose"].update(error)
             metrics["num_matches"].update(float(len(matches)))
             metrics["num_inliers"].update(float(inliers))
-        return {"name": batch["name"][b], "num_matches": len(matches), "num_inliers": inliers, "R_err": R_err, "t_err": t_err, "pose_error": error}
+        return {
+            "name": batch["name"][b],
+            "num_matches": len(matches),
+            "num_inliers": inliers,
+            "R_err": R_err,
+            "t_err": t_err,
+            "pose_error": error,
+        }

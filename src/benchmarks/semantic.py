@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from src.benchmarks.base import Benchmark
-from src.geometry.scaling import to_original
-from src.matches import Matches
-from src.metrics import SemanticPCK
+from corrlab.benchmarks.base import Benchmark
+from corrlab.geometry.scaling import to_original
+from corrlab.matches import Matches
+from corrlab.metrics import SemanticPCK
 
 # direction: which image's keypoints are the queries; the errors and the threshold base L live in the other one.
 CONVENTIONS = {
@@ -111,7 +111,9 @@ class SemanticBenchmark(Benchmark):
             "aggregation": "pck@a: per pair fraction of correct keypoints, mean over pairs; pck_kpt@a: over all keypoints; "
             "a keypoint without a prediction (NaN) is wrong",
             "geo_aware": "keypoints whose GeoAware-SC group has >= 2 members visible in the prediction image; "
-            "geo/pck@a averages over the pairs having one" if self.geo_groups is not None else None,
+            "geo/pck@a averages over the pairs having one"
+            if self.geo_groups is not None
+            else None,
             **(extra_spec or {}),
         }
         groups = ["all", *(group_key("category", c) for c in sorted(set(categories)))]
@@ -131,14 +133,18 @@ class SemanticBenchmark(Benchmark):
         else:
             kpts0, kpts1 = module.transfer(swap_sides(batch), batch["kpts1"]), batch["kpts1"]
         batch_idx = valid.nonzero()[:, 0]
-        return Matches(kpts0[valid].float(), kpts1[valid].float(), torch.ones(len(batch_idx), device=valid.device), batch_idx)
+        return Matches(
+            kpts0[valid].float(), kpts1[valid].float(), torch.ones(len(batch_idx), device=valid.device), batch_idx
+        )
 
     def threshold_base(self, batch: dict, b: int) -> float:
         """L in original pixels of the prediction image."""
         side = self.pred_side
         if self.threshold == "image":
             return float(batch[f"size{side}"][b].max())
-        corners = to_original(batch[f"bbox{side}"][b].double().cpu().reshape(2, 2), batch[f"scale{side}"][b].double().cpu())
+        corners = to_original(
+            batch[f"bbox{side}"][b].double().cpu().reshape(2, 2), batch[f"scale{side}"][b].double().cpu()
+        )
         return float((corners[1] - corners[0]).max())
 
     def errors(self, batch: dict, b: int, matches: Matches) -> Tensor:
@@ -177,7 +183,11 @@ class SemanticBenchmark(Benchmark):
             if num_geo:
                 self.groups["geo"]["pck"].update(errors[geo], L)
                 self.groups["geo"]["num_pairs"].update()
-        pck = SemanticPCK.correct(errors, L, self.alphas, self.strict).double().mean(0) if len(errors) else [float("nan")] * len(self.alphas)
+        pck = (
+            SemanticPCK.correct(errors, L, self.alphas, self.strict).double().mean(0)
+            if len(errors)
+            else [float("nan")] * len(self.alphas)
+        )
         return {
             "name": batch["name"][b],
             "category": category,
@@ -186,6 +196,8 @@ class SemanticBenchmark(Benchmark):
             "num_geo_aware": num_geo,
             "threshold_px": L,
             "num_unpredicted": int((~torch.isfinite(errors)).sum()),
-            "mean_error_px": float(errors[torch.isfinite(errors)].mean()) if torch.isfinite(errors).any() else float("nan"),
+            "mean_error_px": float(errors[torch.isfinite(errors)].mean())
+            if torch.isfinite(errors).any()
+            else float("nan"),
             **{f"pck@{a:g}": float(v) for a, v in zip(self.alphas, pck)},
         }

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = Path(str(files("corrlab.conf")))  # the configs shipped in the package (conf/ in a checkout)
+
+
+def run_root() -> Path:
+    """Where runs write logs/ and look for data/: $CORRLAB_ROOT, else the working directory."""
+    return Path(os.environ.get("CORRLAB_ROOT") or os.getcwd()).resolve()
 
 
 @dataclass
@@ -115,6 +122,6 @@ def register_configs() -> None:
     store.store(group="paths", name="schema", node=PathsConfig)
     store.store(group="trainer", name="schema", node=TrainerConfig)
     if not OmegaConf.has_resolver("corrlab_root"):
-        OmegaConf.register_new_resolver("corrlab_root", lambda: str(PROJECT_ROOT))
+        OmegaConf.register_new_resolver("corrlab_root", lambda: str(run_root()))
     if not OmegaConf.has_resolver("corrlab_run_name"):
         OmegaConf.register_new_resolver("corrlab_run_name", run_name)

@@ -9,10 +9,16 @@ import cv2
 import numpy as np
 import torch
 
-from src.datamodules.errors import DatasetNotFoundError, UnreadableFileError
-from src.datamodules.image_io import read_image_array, to_tensor
-from src.datamodules.overlap_crop import choose_windows, dominant_quarter_turns, flip_corres, scale_rotation, swap_corres
-from src.datamodules.pair_dataset import PairDataset
+from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
+from corrlab.datamodules.image_io import read_image_array, to_tensor
+from corrlab.datamodules.overlap_crop import (
+    choose_windows,
+    dominant_quarter_turns,
+    flip_corres,
+    scale_rotation,
+    swap_corres,
+)
+from corrlab.datamodules.pair_dataset import PairDataset
 
 LAYOUT = """\
 <root>/
@@ -53,11 +59,22 @@ class AlignedRealPairs(PairDataset):
     (`noise`, in [0, 1] units) to image 1.  Pairs whose correspondences never overlap give black crops.
     """
 
-    def __init__(self, root: str | Path, num_pairs: int, crop: int = 256, p_swap: float = 0.5, p_flip: float = 0.5, scale_jitter: float = 0.5, noise: float = 25 / 255) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        num_pairs: int,
+        crop: int = 256,
+        p_swap: float = 0.5,
+        p_flip: float = 0.5,
+        scale_jitter: float = 0.5,
+        noise: float = 25 / 255,
+    ) -> None:
         self.root = Path(root)
         self.pairs = read_pair_list(self.root)
         if not self.pairs:
-            raise DatasetNotFoundError("aligned real pairs", self.root, LAYOUT, HOW_TO_GET, problem="has no pairs in list_pairs.txt")
+            raise DatasetNotFoundError(
+                "aligned real pairs", self.root, LAYOUT, HOW_TO_GET, problem="has no pairs in list_pairs.txt"
+            )
         self.num_pairs = num_pairs
         self.crop = crop
         self.p_swap = p_swap
@@ -124,8 +141,12 @@ class AlignedRealPairs(PairDataset):
         if windows is None:
             return black, black, None
         (rows1, cols1), (rows2, cols2) = windows
-        crop1 = cv2.resize(np.ascontiguousarray(image1[rows1, cols1]), (self.crop, self.crop), interpolation=cv2.INTER_AREA)
-        crop2 = cv2.resize(np.ascontiguousarray(image2[rows2, cols2]), (self.crop, self.crop), interpolation=cv2.INTER_AREA)
+        crop1 = cv2.resize(
+            np.ascontiguousarray(image1[rows1, cols1]), (self.crop, self.crop), interpolation=cv2.INTER_AREA
+        )
+        crop2 = cv2.resize(
+            np.ascontiguousarray(image2[rows2, cols2]), (self.crop, self.crop), interpolation=cv2.INTER_AREA
+        )
         turns = dominant_quarter_turns(rotation)
         if turns:
             crop2 = np.rot90(crop2, k=turns)  # the reference's rotate_img_90 by 90 * turns degrees

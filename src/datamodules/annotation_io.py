@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from src.datamodules.errors import UnreadableFileError
+from corrlab.datamodules.errors import UnreadableFileError
 
 
 def read_json(path: str | Path) -> Any:
@@ -21,7 +21,9 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise UnreadableFileError(path, f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from error
+        raise UnreadableFileError(
+            path, f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+        ) from error
 
 
 def require(record: dict, keys: Sequence[str], path: str | Path) -> None:

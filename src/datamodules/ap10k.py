@@ -7,16 +7,27 @@ from pathlib import Path
 
 import numpy as np
 
-from src.datamodules.annotation_io import read_json, require
-from src.datamodules.ap10k_pairs import HOW_TO_GET, LAYOUT, SETTINGS, SPLIT_DIRS
-from src.datamodules.errors import DatasetNotFoundError, UnreadableFileError
-from src.datamodules.keypoint_datamodule import KeypointPairDataModule
-from src.datamodules.keypoint_groups import AP10K_FLIP_PAIRS, AP10K_GEO_GROUPS
-from src.datamodules.keypoint_pairs import KeypointPair, KeypointPairDataset, scatter_slots
-from src.datamodules.resize import ResizePolicy
+from corrlab.datamodules.annotation_io import read_json, require
+from corrlab.datamodules.ap10k_pairs import HOW_TO_GET, LAYOUT, SETTINGS, SPLIT_DIRS
+from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
+from corrlab.datamodules.keypoint_datamodule import KeypointPairDataModule
+from corrlab.datamodules.keypoint_groups import AP10K_FLIP_PAIRS, AP10K_GEO_GROUPS
+from corrlab.datamodules.keypoint_pairs import KeypointPair, KeypointPairDataset, scatter_slots
+from corrlab.datamodules.resize import ResizePolicy
 
 NUM_KEYPOINTS = 17
-PAIR_KEYS = ("src_kps", "trg_kps", "kps_ids", "src_bndbox", "trg_bndbox", "src_imsize", "trg_imsize", "src_visible_ids", "trg_visible_ids", "category")
+PAIR_KEYS = (
+    "src_kps",
+    "trg_kps",
+    "kps_ids",
+    "src_bndbox",
+    "trg_bndbox",
+    "src_imsize",
+    "trg_imsize",
+    "src_visible_ids",
+    "trg_visible_ids",
+    "category",
+)
 __all__ = ["HOW_TO_GET", "LAYOUT", "AP10KDataModule", "verify"]
 
 
@@ -36,7 +47,9 @@ def stems(name: str) -> tuple[str, str, str]:
 
 def read_names(path: Path) -> list[str]:
     if not path.is_file():
-        raise UnreadableFileError(path, "no such pair list (write the pairs with python -m src.datamodules.ap10k_pairs)")
+        raise UnreadableFileError(
+            path, "no such pair list (write the pairs with python -m corrlab.datamodules.ap10k_pairs)"
+        )
     names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     for number, name in enumerate(names, 1):
         try:
@@ -57,7 +70,9 @@ def visible_mask(ids: list[int], path: Path) -> np.ndarray:
 class AP10KPairs(KeypointPairDataset):
     """The pairs of one split folder; images are <root>/data/<stem>.jpg."""
 
-    def __init__(self, root: Path, folder: Path, names: list[str], resize: ResizePolicy, flip_probability: float) -> None:
+    def __init__(
+        self, root: Path, folder: Path, names: list[str], resize: ResizePolicy, flip_probability: float
+    ) -> None:
         super().__init__(names, resize, NUM_KEYPOINTS, flip_probability, flip_pairs=lambda c: AP10K_FLIP_PAIRS)
         self.root = root
         self.folder = folder
@@ -96,8 +111,11 @@ def verify(root: str | Path, pairs: str | Path | None = None) -> list[str]:
     root = Path(root)
     if not root.is_dir():
         return [f"{root} does not exist"]
-    problems = [f"missing {root / 'annotations' / f.format(1)}" for f in ("ap10k-train-split{}.json", "ap10k-val-split{}.json", "ap10k-test-split{}.json")
-                if not (root / "annotations" / f.format(1)).is_file()]  # fmt: skip
+    problems = [
+        f"missing {root / 'annotations' / f.format(1)}"
+        for f in ("ap10k-train-split{}.json", "ap10k-val-split{}.json", "ap10k-test-split{}.json")
+        if not (root / "annotations" / f.format(1)).is_file()
+    ]
     if not (root / "data").is_dir():
         problems.append(f"missing folder {root / 'data'}")
     pairs = Path(pairs) if pairs else root / "PairAnnotation"
@@ -109,7 +127,9 @@ def verify(root: str | Path, pairs: str | Path | None = None) -> list[str]:
             continue
         absent = [n for n in names if not (pairs / folder / f"{n}.json").is_file()]
         if absent:
-            problems.append(f"{len(absent)} pair JSON(s) of {folder}.txt missing under {pairs / folder}, e.g. {absent[0]}.json")
+            problems.append(
+                f"{len(absent)} pair JSON(s) of {folder}.txt missing under {pairs / folder}, e.g. {absent[0]}.json"
+            )
         images = {s for n in names for s in stems(n)[:2]}
         lost = sorted(s for s in images if not (root / "data" / f"{s}.jpg").is_file())
         if lost:
@@ -136,9 +156,12 @@ class AP10KDataModule(KeypointPairDataModule):
             raise DatasetNotFoundError("AP-10K", self.root, LAYOUT, HOW_TO_GET)
         if not self.pairs.is_dir():
             raise DatasetNotFoundError(
-                "AP-10K", self.root, LAYOUT, HOW_TO_GET,
-                problem=f"has no pair folder {self.pairs} (write it once: python -m src.datamodules.ap10k_pairs --root {self.root})",
-            )  # fmt: skip
+                "AP-10K",
+                self.root,
+                LAYOUT,
+                HOW_TO_GET,
+                problem=f"has no pair folder {self.pairs} (write it once: python -m corrlab.datamodules.ap10k_pairs --root {self.root})",
+            )
         folder = split_dir(split, self.setting)
         names = read_names(self.pairs / f"{folder}.txt")
         images = [(self.root / "data" / f"{stems(n)[0]}.jpg", self.root / "data" / f"{stems(n)[1]}.jpg") for n in names]

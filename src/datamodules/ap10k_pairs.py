@@ -1,6 +1,6 @@
 """Turn the original AP-10K annotations into semantic-correspondence pairs the way GeoAware-SC does, once:
 
-    python -m src.datamodules.ap10k_pairs --root <ap-10k> [--out <ap-10k>/PairAnnotation] [--seed 42]
+    python -m corrlab.datamodules.ap10k_pairs --root <ap-10k> [--out <ap-10k>/PairAnnotation] [--seed 42]
 
 Recipe (GeoAware-SC prepare_ap10k.ipynb): merge ap10k-{train,val,test}-split1.json; drop crowded images (more
 than one annotated animal, plus an optional --crowd-list) and animals with fewer than 3 labelled keypoints; per
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from src.datamodules.annotation_io import read_json, require
-from src.datamodules.errors import DatasetNotFoundError, UnreadableFileError
-from src.datamodules.keypoint_groups import AP10K_KEYPOINTS
+from corrlab.datamodules.annotation_io import read_json, require
+from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
+from corrlab.datamodules.keypoint_groups import AP10K_KEYPOINTS
 
 ANNOTATION_FILES = ("ap10k-train-split{}.json", "ap10k-val-split{}.json", "ap10k-test-split{}.json")
 SETTINGS = {"intra-species": "", "cross-species": "_cross_species", "cross-family": "_cross_family"}
@@ -35,13 +35,13 @@ LAYOUT = """\
   annotations/ap10k-{train,val,test}-split1.json   (COCO style: images, annotations with keypoints/bbox,
                                                     categories with name = species, supercategory = family)
   data/<image id, 12 digits>.jpg
-  PairAnnotation/                                  (written by: python -m src.datamodules.ap10k_pairs --root <root>)
+  PairAnnotation/                                  (written by: python -m corrlab.datamodules.ap10k_pairs --root <root>)
     {trn,val,test,val_cross_species,test_cross_species,val_cross_family,test_cross_family}.txt   (pair names)
     <split>/<source>-<target>:<category>.json       manifest.json"""
 HOW_TO_GET = """\
 Download ap-10k.zip from the AP-10K authors (github.com/AlexTheBad/AP-10K):
   https://drive.google.com/file/d/1-FNNGcdtAQRehYYkGY1y4wzFNg4iWNad  (size not verified here; e.g. gdown 1-FNNGcdtAQRehYYkGY1y4wzFNg4iWNad)
-unzip it, then write the pairs once: python -m src.datamodules.ap10k_pairs --root <ap-10k>"""
+unzip it, then write the pairs once: python -m corrlab.datamodules.ap10k_pairs --root <ap-10k>"""
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,9 @@ def load_annotations(root: Path, split_index: int = 1) -> tuple[list[dict], dict
         categories.update({int(c["id"]): c for c in data["categories"]})
     for category in categories.values():
         if tuple(category.get("keypoints", AP10K_KEYPOINTS)) != AP10K_KEYPOINTS:
-            raise ValueError(f"category {category.get('name')}: keypoints {category.get('keypoints')} differ from AP-10K's 17")
+            raise ValueError(
+                f"category {category.get('name')}: keypoints {category.get('keypoints')} differ from AP-10K's 17"
+            )
     return annotations, images, categories
 
 
@@ -104,7 +106,9 @@ def usable_animals(root: Path, recipe: Recipe, crowd_list: Sequence[str] = (), s
                 raise UnreadableFileError(a["_file"], f"annotation {a.get('id')} lacks '{key}'")
         image = images.get(int(a["image_id"]))
         if image is None:
-            raise UnreadableFileError(a["_file"], f"annotation {a.get('id')} refers to the unknown image {a['image_id']}")
+            raise UnreadableFileError(
+                a["_file"], f"annotation {a.get('id')} refers to the unknown image {a['image_id']}"
+            )
         stem, suffix = Path(image["file_name"]).stem, Path(image["file_name"]).suffix
         if suffix != ".jpg":
             raise UnreadableFileError(a["_file"], f"image {image['file_name']}: AP-10K images are .jpg")
@@ -112,10 +116,20 @@ def usable_animals(root: Path, recipe: Recipe, crowd_list: Sequence[str] = (), s
             continue
         keypoints = np.asarray(a["keypoints"], dtype=np.float64).reshape(-1, 3)
         if keypoints.shape != (17, 3):
-            raise UnreadableFileError(a["_file"], f"annotation {a.get('id')}: {keypoints.size} keypoint values, expected 51")
+            raise UnreadableFileError(
+                a["_file"], f"annotation {a.get('id')}: {keypoints.size} keypoint values, expected 51"
+            )
         category = categories[int(a["category_id"])]
-        animal = Animal(stem, image["file_name"], int(image["width"]), int(image["height"]), [float(v) for v in a["bbox"]],
-                        keypoints, category["name"], category["supercategory"])  # fmt: skip
+        animal = Animal(
+            stem,
+            image["file_name"],
+            int(image["width"]),
+            int(image["height"]),
+            [float(v) for v in a["bbox"]],
+            keypoints,
+            category["name"],
+            category["supercategory"],
+        )
         if animal.visible.sum() >= recipe.min_keypoints:
             animals.append(animal)
     return animals
@@ -132,11 +146,17 @@ def split_species(animals: list[Animal], recipe: Recipe) -> dict[str, dict[tuple
         n_test = min(recipe.test_per_species, len(members))
         n_val = min(recipe.val_per_species, len(members) - n_test)
         n_train = len(members) - n_test - n_val
-        splits["trn"][key], splits["val"][key], splits["test"][key] = members[:n_train], members[n_train : n_train + n_val], members[n_train + n_val :]
+        splits["trn"][key], splits["val"][key], splits["test"][key] = (
+            members[:n_train],
+            members[n_train : n_train + n_val],
+            members[n_train + n_val :],
+        )
     return splits
 
 
-def candidate_pairs(sources: list[Animal], targets: list[Animal], recipe: Recipe, upper: bool = False) -> list[tuple[int, int]]:
+def candidate_pairs(
+    sources: list[Animal], targets: list[Animal], recipe: Recipe, upper: bool = False
+) -> list[tuple[int, int]]:
     """(i, j) with >= min_keypoints keypoints labelled in both; `upper` keeps i < j (pairs within one list)."""
     if not sources or not targets:
         return []
@@ -177,12 +197,16 @@ def make_pairs(animals: list[Animal], recipe: Recipe, seed: int) -> dict[str, li
             pairs = []
             for (_, first), (_, second) in itertools.combinations(species_lists, 2):
                 pairs += [(first[i], second[j]) for i, j in candidate_pairs(first, second, recipe)]
-            out[f"{split}_cross_species"] += [(s, t, family) for s, t in sample(rng, pairs, recipe.cross_species_pairs[index])]
+            out[f"{split}_cross_species"] += [
+                (s, t, family) for s, t in sample(rng, pairs, recipe.cross_species_pairs[index])
+            ]
         for f1, f2 in itertools.combinations(sorted(families), 2):
             first = [a for _, members in families[f1] for a in members]
             second = [a for _, members in families[f2] for a in members]
             pairs = [(first[i], second[j]) for i, j in candidate_pairs(first, second, recipe)]
-            out[f"{split}_cross_family"] += [(s, t, "all") for s, t in sample(rng, pairs, recipe.cross_family_pairs[index])]
+            out[f"{split}_cross_family"] += [
+                (s, t, "all") for s, t in sample(rng, pairs, recipe.cross_family_pairs[index])
+            ]
     return out
 
 
@@ -191,22 +215,33 @@ def pair_record(source: Animal, target: Animal, category: str, setting: str) -> 
     ids = np.nonzero(source.visible & target.visible)[0]
     corners = lambda b: [b[0], b[1], b[0] + b[2], b[1] + b[3]]  # noqa: E731  x, y, w, h -> x1, y1, x2, y2
     return {
-        "src_imname": source.file_name, "trg_imname": target.file_name,
-        "src_imsize": [source.width, source.height, 3], "trg_imsize": [target.width, target.height, 3],
-        "src_bndbox": corners(source.bbox), "trg_bndbox": corners(target.bbox),
-        "src_kps": source.keypoints[ids, :2].tolist(), "trg_kps": target.keypoints[ids, :2].tolist(),
+        "src_imname": source.file_name,
+        "trg_imname": target.file_name,
+        "src_imsize": [source.width, source.height, 3],
+        "trg_imsize": [target.width, target.height, 3],
+        "src_bndbox": corners(source.bbox),
+        "trg_bndbox": corners(target.bbox),
+        "src_kps": source.keypoints[ids, :2].tolist(),
+        "trg_kps": target.keypoints[ids, :2].tolist(),
         "kps_ids": [str(i) for i in ids],
-        "src_visible_ids": np.nonzero(source.visible)[0].tolist(), "trg_visible_ids": np.nonzero(target.visible)[0].tolist(),
-        "category": category, "setting": setting,
-        "species": [source.species, target.species], "family": [source.family, target.family],
-    }  # fmt: skip
+        "src_visible_ids": np.nonzero(source.visible)[0].tolist(),
+        "trg_visible_ids": np.nonzero(target.visible)[0].tolist(),
+        "category": category,
+        "setting": setting,
+        "species": [source.species, target.species],
+        "family": [source.family, target.family],
+    }
 
 
-def write_pairs(root: Path, out: Path, seed: int = 42, crowd_list: Path | None = None, overwrite: bool = False) -> dict[str, int]:
+def write_pairs(
+    root: Path, out: Path, seed: int = 42, crowd_list: Path | None = None, overwrite: bool = False
+) -> dict[str, int]:
     """Write out/<split>/<name>.json, out/<split>.txt and out/manifest.json; return the pair count per split."""
     existing = [d for d in SPLIT_DIRS if (out / d).exists() or (out / f"{d}.txt").exists()]
     if existing and not overwrite:
-        raise FileExistsError(f"{out} already holds pairs ({', '.join(existing)}); pass --overwrite to write them again")
+        raise FileExistsError(
+            f"{out} already holds pairs ({', '.join(existing)}); pass --overwrite to write them again"
+        )
     recipe = Recipe()
     crowd = crowd_list.read_text().split() if crowd_list else []
     pairs = make_pairs(usable_animals(root, recipe, crowd), recipe, seed)
@@ -224,8 +259,14 @@ def write_pairs(root: Path, out: Path, seed: int = 42, crowd_list: Path | None =
             names.append(name)
         (out / f"{split}.txt").write_text("".join(f"{n}\n" for n in names))
         counts[split] = len(names)
-    manifest = {"source": str(root), "seed": seed, "recipe": asdict(recipe), "crowd_list": str(crowd_list) if crowd_list else None,
-                "crowd_rule": "images with more than one annotated animal, plus the crowd list", "pairs": counts}  # fmt: skip
+    manifest = {
+        "source": str(root),
+        "seed": seed,
+        "recipe": asdict(recipe),
+        "crowd_list": str(crowd_list) if crowd_list else None,
+        "crowd_rule": "images with more than one annotated animal, plus the crowd list",
+        "pairs": counts,
+    }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return counts
 
@@ -235,10 +276,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--root", type=Path, required=True, help="AP-10K folder with annotations/ and data/")
     parser.add_argument("--out", type=Path, help="pair folder (default: <root>/PairAnnotation)")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--crowd-list", type=Path, help="extra image stems to drop (e.g. GeoAware-SC's data/ap-10k_is_crowd.txt)")
+    parser.add_argument(
+        "--crowd-list", type=Path, help="extra image stems to drop (e.g. GeoAware-SC's data/ap-10k_is_crowd.txt)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace pairs written before")
     args = parser.parse_args(argv)
-    counts = write_pairs(args.root, args.out or args.root / "PairAnnotation", args.seed, args.crowd_list, args.overwrite)
+    counts = write_pairs(
+        args.root, args.out or args.root / "PairAnnotation", args.seed, args.crowd_list, args.overwrite
+    )
     print(json.dumps(counts, indent=2))
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from src.benchmarks.base import Benchmark
-from src.datamodules.collate import collate_pairs
-from src.datamodules.sampling import EpochSampler, ResumableDataLoader, distributed_position
+from corrlab.benchmarks.base import Benchmark
+from corrlab.datamodules.collate import collate_pairs
+from corrlab.datamodules.sampling import EpochSampler, ResumableDataLoader, distributed_position
 
 SPLITS = ("train", "val", "test")
 

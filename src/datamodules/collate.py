@@ -24,8 +24,10 @@ def collate_pairs(samples: list[dict[str, Any]]) -> dict[str, Any]:
             first = values[0]
         if isinstance(first, torch.Tensor) and all(v.shape == first.shape for v in values):
             batch[key] = torch.stack(values)
-        elif isinstance(first, numbers.Number) and not isinstance(first, bool) and all(
-            isinstance(v, numbers.Number) for v in values
+        elif (
+            isinstance(first, numbers.Number)
+            and not isinstance(first, bool)
+            and all(isinstance(v, numbers.Number) for v in values)
         ):
             batch[key] = torch.tensor(values)
         else:

@@ -8,15 +8,22 @@ from pathlib import Path, PurePosixPath
 
 import torch
 
-from src.benchmarks.eth3d import ETH3DBenchmark
-from src.datamodules.base import PairDataModule
-from src.datamodules.catalog import get as catalog_entry
-from src.datamodules.errors import DatasetNotFoundError, UnreadableFileError
-from src.datamodules.eth3d_index import INFO_DIR, RATES, SCENES, load_pairs_file, pairs_file, target_grid_correspondences
-from src.datamodules.image_io import read_image
-from src.datamodules.pair_dataset import PairDataset
-from src.datamodules.resize import ResizePolicy
-from src.geometry.scaling import to_resized
+from corrlab.benchmarks.eth3d import ETH3DBenchmark
+from corrlab.datamodules.base import PairDataModule
+from corrlab.datamodules.catalog import get as catalog_entry
+from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
+from corrlab.datamodules.eth3d_index import (
+    INFO_DIR,
+    RATES,
+    SCENES,
+    load_pairs_file,
+    pairs_file,
+    target_grid_correspondences,
+)
+from corrlab.datamodules.image_io import read_image
+from corrlab.datamodules.pair_dataset import PairDataset
+from corrlab.datamodules.resize import ResizePolicy
+from corrlab.geometry.scaling import to_resized
 
 log = logging.getLogger(__name__)
 MAX_NAMED = 5
@@ -32,7 +39,14 @@ class ETH3DPairs(PairDataset):
     (one file cached per worker).
     """
 
-    def __init__(self, root: str | Path, scenes: Sequence[str], rates: Sequence[int], resize: ResizePolicy, on_missing: str = "error") -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        scenes: Sequence[str],
+        rates: Sequence[int],
+        resize: ResizePolicy,
+        on_missing: str = "error",
+    ) -> None:
         if on_missing not in ("error", "skip"):
             raise ValueError(f"data.on_missing must be error or skip, got '{on_missing}'")
         self.root = Path(root)
@@ -40,7 +54,9 @@ class ETH3DPairs(PairDataset):
         if not self.root.is_dir():
             raise DatasetNotFoundError("ETH3D", self.root, entry.layout, entry.how_to_get)
         if not (self.root / INFO_DIR).is_dir():
-            raise DatasetNotFoundError("ETH3D", self.root, entry.layout, entry.how_to_get, problem=f"has no {INFO_DIR}/ pair files")
+            raise DatasetNotFoundError(
+                "ETH3D", self.root, entry.layout, entry.how_to_get, problem=f"has no {INFO_DIR}/ pair files"
+            )
         self.resize = resize
         self.items: list[tuple[str, int, int, str, str]] = []  # (scene, rate, entry number, source, target)
         self.skipped: list[str] = []
@@ -67,9 +83,13 @@ class ETH3DPairs(PairDataset):
         first = next(image for image in self.items[bad[0]][3:] if not exists[image])
         message = f"{len(bad)} of {len(self.items)} ETH3D pairs reference missing images (first: {first})"
         if on_missing == "error":
-            raise UnreadableFileError(self.root / first, f"{message}; set data.on_missing=skip to leave those pairs out")
+            raise UnreadableFileError(
+                self.root / first, f"{message}; set data.on_missing=skip to leave those pairs out"
+            )
         names = [self.name(i) for i in bad]
-        log.warning("%s; skipped: %s%s", message, ", ".join(names[:MAX_NAMED]), " ..." if len(names) > MAX_NAMED else "")
+        log.warning(
+            "%s; skipped: %s%s", message, ", ".join(names[:MAX_NAMED]), " ..." if len(names) > MAX_NAMED else ""
+        )
         self.skipped += names
         dropped = set(bad)
         self.items = [item for i, item in enumerate(self.items) if i not in dropped]
@@ -94,7 +114,10 @@ class ETH3DPairs(PairDataset):
         scene, rate, number, source, target = self.items[i]
         image0 = read_image(self.root / target)
         image1 = read_image(self.root / source)
-        kpts0, kpts1 = (torch.from_numpy(p) for p in target_grid_correspondences(self._entry(scene, rate, number), image0.shape[-2:]))
+        kpts0, kpts1 = (
+            torch.from_numpy(p)
+            for p in target_grid_correspondences(self._entry(scene, rate, number), image0.shape[-2:])
+        )
         size0, size1 = torch.tensor(image0.shape[-2:]), torch.tensor(image1.shape[-2:])
         image0, scale0 = self.resize(image0)
         image1, scale1 = self.resize(image1)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from src.datamodules.errors import UnreadableFileError
+from corrlab.datamodules.errors import UnreadableFileError
 
 TRAINING_SCENES = ("delivery_area", "electro", "forest", "playground", "terrains")  # multiview_training/
 TESTING_SCENES = ("lakeside", "sand_box", "storage_room", "storage_room_2", "tunnel")  # multiview_testing/
@@ -64,8 +64,19 @@ def load_pairs_file(path: str | Path) -> list[dict[str, Any]]:
             except UnicodeDecodeError:  # written by Python 2
                 handle.seek(0)
                 content = pickle.load(handle, encoding="latin1")
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, IndexError, TypeError, ValueError) as error:
-        raise UnreadableFileError(path, f"not a readable pickled pair list ({type(error).__name__}: {error})") from error
+    except (
+        OSError,
+        EOFError,
+        pickle.UnpicklingError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        TypeError,
+        ValueError,
+    ) as error:
+        raise UnreadableFileError(
+            path, f"not a readable pickled pair list ({type(error).__name__}: {error})"
+        ) from error
     entries = list(content) if isinstance(content, (list, tuple, np.ndarray)) else None
     if entries is None:
         raise UnreadableFileError(path, f"expected a list of pair dicts, found {type(content).__name__}")

@@ -6,15 +6,21 @@ from pathlib import Path
 
 import torch
 
-from src.benchmarks.homography import HomographyBenchmark
-from src.datamodules.base import PairDataModule
-from src.datamodules.catalog import get as catalog_entry
-from src.datamodules.errors import DatasetNotFoundError, UnreadableFileError
-from src.datamodules.hpatches_layout import LARGE_SEQUENCES, Sequence, detect_layout, find_sequences, read_homography
-from src.datamodules.image_io import read_image
-from src.datamodules.pair_dataset import PairDataset
-from src.datamodules.resize import ResizePolicy
-from src.geometry.scaling import homography_to_resized
+from corrlab.benchmarks.homography import HomographyBenchmark
+from corrlab.datamodules.base import PairDataModule
+from corrlab.datamodules.catalog import get as catalog_entry
+from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
+from corrlab.datamodules.hpatches_layout import (
+    LARGE_SEQUENCES,
+    Sequence,
+    detect_layout,
+    find_sequences,
+    read_homography,
+)
+from corrlab.datamodules.image_io import read_image
+from corrlab.datamodules.pair_dataset import PairDataset
+from corrlab.datamodules.resize import ResizePolicy
+from corrlab.geometry.scaling import homography_to_resized
 
 RESOLUTIONS = {
     "original": None,  # errors in original pixels (D2-Net / image-matching-toolbox at full resolution)
@@ -114,7 +120,9 @@ class HPatchesDataModule(PairDataModule):
 
     def make_dataset(self, split: str) -> HPatchesPairs:
         if split == "train":
-            raise ValueError("HPatches is an evaluation benchmark: it has no training split (train on data=synthetic or data=megadepth)")
+            raise ValueError(
+                "HPatches is an evaluation benchmark: it has no training split (train on data=synthetic or data=megadepth)"
+            )
         return HPatchesPairs(self.root, self.subset, self.exclude_large, self.resize)
 
     def make_benchmark(self, split: str) -> HomographyBenchmark:

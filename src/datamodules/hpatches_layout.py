@@ -13,11 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-from src.datamodules.errors import UnreadableFileError
+from corrlab.datamodules.errors import UnreadableFileError
 
 LARGE_SEQUENCES = (
-    "i_contruction", "i_crownnight", "i_dc", "i_pencils", "i_whitebuilding", "v_artisans", "v_astronautis", "v_talent",
-)  # fmt: skip
+    "i_contruction",
+    "i_crownnight",
+    "i_dc",
+    "i_pencils",
+    "i_whitebuilding",
+    "v_artisans",
+    "v_astronautis",
+    "v_talent",
+)
 IMAGE_EXTENSIONS = (".ppm", ".png", ".jpg")
 GCM_GROUPS = ("illumination", "viewpoint")
 LAYOUT = """\

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from src.datamodules.errors import UnreadableFileError
+from corrlab.datamodules.errors import UnreadableFileError
 
 
 def read_image_array(path: str | Path) -> np.ndarray:

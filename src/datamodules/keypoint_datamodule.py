@@ -8,12 +8,12 @@ from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from src.benchmarks.semantic import SemanticBenchmark
-from src.datamodules.base import PairDataModule
-from src.datamodules.errors import UnreadableFileError
-from src.datamodules.keypoint_groups import Group
-from src.datamodules.keypoint_pairs import KeypointPairDataset, missing_images
-from src.datamodules.resize import ResizePolicy
+from corrlab.benchmarks.semantic import SemanticBenchmark
+from corrlab.datamodules.base import PairDataModule
+from corrlab.datamodules.errors import UnreadableFileError
+from corrlab.datamodules.keypoint_groups import Group
+from corrlab.datamodules.keypoint_pairs import KeypointPairDataset, missing_images
+from corrlab.datamodules.resize import ResizePolicy
 
 log = logging.getLogger(__name__)
 MAX_NAMED = 10  # missing files listed by name in messages (the count is always given)
@@ -81,8 +81,13 @@ class KeypointPairDataModule(PairDataModule):
         self.skipped[split] = [name for (a, b), name in zip(images, names) if a in missing or b in missing]
         log.warning(
             "%s/%s: %d image(s) missing (%s), skipping %d of %d pairs",
-            self.name, split, len(missing), listed, len(self.skipped[split]), len(names),
-        )  # fmt: skip
+            self.name,
+            split,
+            len(missing),
+            listed,
+            len(self.skipped[split]),
+            len(names),
+        )
         return keep
 
     def protocol_extra(self, split: str) -> dict:

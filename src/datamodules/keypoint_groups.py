@@ -67,10 +67,24 @@ SPAIR_GEO_GROUPS: dict[str, tuple[Group, ...]] = {
 # 7 left_front_paw 8 right_shoulder 9 right_elbow 10 right_front_paw 11 left_hip 12 left_knee
 # 13 left_back_paw 14 right_hip 15 right_knee 16 right_back_paw
 AP10K_KEYPOINTS = (
-    "left_eye", "right_eye", "nose", "neck", "root_of_tail", "left_shoulder", "left_elbow", "left_front_paw",
-    "right_shoulder", "right_elbow", "right_front_paw", "left_hip", "left_knee", "left_back_paw", "right_hip",
-    "right_knee", "right_back_paw",
-)  # fmt: skip
+    "left_eye",
+    "right_eye",
+    "nose",
+    "neck",
+    "root_of_tail",
+    "left_shoulder",
+    "left_elbow",
+    "left_front_paw",
+    "right_shoulder",
+    "right_elbow",
+    "right_front_paw",
+    "left_hip",
+    "left_knee",
+    "left_back_paw",
+    "right_hip",
+    "right_knee",
+    "right_back_paw",
+)
 AP10K_FLIP_PAIRS: tuple[Group, ...] = ((0, 1), (5, 8), (6, 9), (7, 10), (11, 14), (12, 15), (13, 16))
 AP10K_GEO_GROUPS: tuple[Group, ...] = ((5, 8), (6, 9, 12, 15), (7, 10, 13, 16), (11, 14))
 
@@ -81,4 +95,3 @@ def flip_permutation(pairs: Sequence[Group], num_slots: int) -> np.ndarray:
     for a, b in pairs:
         perm[a], perm[b] = b, a
     return perm
-

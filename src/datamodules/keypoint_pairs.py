@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from src.datamodules.errors import UnreadableFileError
-from src.datamodules.image_io import read_image
-from src.datamodules.keypoint_groups import Group, flip_permutation
-from src.datamodules.pair_dataset import PairDataset
-from src.datamodules.resize import ResizePolicy
-from src.geometry.scaling import to_resized
+from corrlab.datamodules.errors import UnreadableFileError
+from corrlab.datamodules.image_io import read_image
+from corrlab.datamodules.keypoint_groups import Group, flip_permutation
+from corrlab.datamodules.pair_dataset import PairDataset
+from corrlab.datamodules.resize import ResizePolicy
+from corrlab.geometry.scaling import to_resized
 
 
 @dataclass
@@ -78,9 +78,16 @@ def mirror(pair: KeypointPair, flips: Sequence[bool], perm: np.ndarray | None, w
             kpts[side], visible[side], bbox[side] = flip_side(kpts[side], visible[side], bbox[side], width, perm)
             annotated[side] = annotated[side] if perm is None else annotated[side][perm]
     return replace(
-        pair, kpts0=kpts[0], kpts1=kpts[1], valid=annotated[0] & annotated[1], visible0=visible[0], visible1=visible[1],
-        bbox0=bbox[0], bbox1=bbox[1], mirrored=False,
-    )  # fmt: skip
+        pair,
+        kpts0=kpts[0],
+        kpts1=kpts[1],
+        valid=annotated[0] & annotated[1],
+        visible0=visible[0],
+        visible1=visible[1],
+        bbox0=bbox[0],
+        bbox1=bbox[1],
+        mirrored=False,
+    )
 
 
 def missing_images(image_paths: Sequence[tuple[Path, Path]]) -> list[Path]:
@@ -140,9 +147,15 @@ class KeypointPairDataset(PairDataset):
         images = [read_image(pair.image0), read_image(pair.image1)]
         for image, path, stated in zip(images, (pair.image0, pair.image1), (pair.image_size0, pair.image_size1)):
             if stated is not None and tuple(image.shape[-2:]) != tuple(stated):
-                raise UnreadableFileError(path, f"image is {tuple(image.shape[-2:])} (H, W) but its annotation says {tuple(stated)}")
+                raise UnreadableFileError(
+                    path, f"image is {tuple(image.shape[-2:])} (H, W) but its annotation says {tuple(stated)}"
+                )
         frames = [np.array([-0.5, -0.5, im.shape[-1] - 0.5, im.shape[-2] - 0.5]) for im in images]
-        pair = replace(pair, bbox0=frames[0] if pair.bbox0 is None else pair.bbox0, bbox1=frames[1] if pair.bbox1 is None else pair.bbox1)
+        pair = replace(
+            pair,
+            bbox0=frames[0] if pair.bbox0 is None else pair.bbox0,
+            bbox1=frames[1] if pair.bbox1 is None else pair.bbox1,
+        )
         widths, mirrored = [image.shape[-1] for image in images], [pair.mirrored] * 2
         if pair.mirrored:
             pair = mirror(pair, mirrored, None, widths)

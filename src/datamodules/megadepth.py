@@ -10,22 +10,22 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from src.benchmarks.relative_pose import RelativePoseBenchmark
-from src.datamodules.base import PairDataModule, seed_worker
-from src.datamodules.catalog import get as catalog_entry
-from src.datamodules.collate import collate_pairs
-from src.datamodules.errors import DatasetNotFoundError
-from src.datamodules.megadepth_dataset import MegaDepthPairs
-from src.datamodules.megadepth_index import (
+from corrlab.benchmarks.relative_pose import RelativePoseBenchmark
+from corrlab.datamodules.base import PairDataModule, seed_worker
+from corrlab.datamodules.catalog import get as catalog_entry
+from corrlab.datamodules.collate import collate_pairs
+from corrlab.datamodules.errors import DatasetNotFoundError
+from corrlab.datamodules.megadepth_dataset import MegaDepthPairs
+from corrlab.datamodules.megadepth_index import (
     MEGADEPTH1500_SCENES,
     PATCH2PIX_TEST_SCENES,
-    scene_info_pairs,
     megadepth1500_files,
     megadepth1500_pairs,
+    scene_info_pairs,
 )
-from src.datamodules.posed_index import PosedPairIndex, concat, load_pair_list
-from src.datamodules.resize import ResizePolicy
-from src.datamodules.scene_sampler import ScenePairSampler
+from corrlab.datamodules.posed_index import PosedPairIndex, concat, load_pair_list
+from corrlab.datamodules.resize import ResizePolicy
+from corrlab.datamodules.scene_sampler import ScenePairSampler
 
 log = logging.getLogger(__name__)
 MAX_SKIPPED_IN_SPEC = 20
@@ -80,8 +80,12 @@ class MegaDepthDataModule(PairDataModule):
         self.scene_info_dir = Path(scene_info_dir) if scene_info_dir else self.root / "scene_info"
         self.scenes = None if scenes is None else [str(s) for s in scenes]
         self.exclude_scenes = [str(s) for s in exclude_scenes]
-        self.filters = dict(min_overlap=min_overlap, max_overlap=max_overlap, max_scale_ratio=max_scale_ratio,
-                            aspect_range=None if aspect_range is None else list(aspect_range))  # fmt: skip
+        self.filters = dict(
+            min_overlap=min_overlap,
+            max_overlap=max_overlap,
+            max_scale_ratio=max_scale_ratio,
+            aspect_range=None if aspect_range is None else list(aspect_range),
+        )
         self.pairs_per_scene = pairs_per_scene
         self.crop_aspect = crop_aspect
         self.train_resize = ResizePolicy(**(train_resize or {}))
@@ -118,14 +122,25 @@ class MegaDepthDataModule(PairDataModule):
             raise self._not_found(self.scene_info_dir, "has no scene_info folder (D2-Net scene info) here")
         files = sorted(self.scene_info_dir.glob("*.npz"))
         scenes = [f.name.split(".")[0] for f in files]
-        chosen = [(f, s) for f, s in zip(files, scenes) if s not in self.exclude_scenes and (self.scenes is None or s in self.scenes)]
+        chosen = [
+            (f, s)
+            for f, s in zip(files, scenes)
+            if s not in self.exclude_scenes and (self.scenes is None or s in self.scenes)
+        ]
         index = concat([scene_info_pairs(f, s, **self.filters) for f, s in chosen])
-        log.info("megadepth train: %d candidate pairs in %d scenes (scene_info %s)", len(index), len(chosen), self.scene_info_dir)
+        log.info(
+            "megadepth train: %d candidate pairs in %d scenes (scene_info %s)",
+            len(index),
+            len(chosen),
+            self.scene_info_dir,
+        )
         return index
 
     def megadepth1500_index(self) -> PosedPairIndex:
         if not self.test_index.is_dir() or not megadepth1500_files(self.test_index):
-            raise self._not_found(self.test_index, "has no MegaDepth-1500 index (LoFTR's megadepth_test_1500_scene_info)")
+            raise self._not_found(
+                self.test_index, "has no MegaDepth-1500 index (LoFTR's megadepth_test_1500_scene_info)"
+            )
         return megadepth1500_pairs(self.test_index)
 
     def val_index(self) -> PosedPairIndex:
@@ -145,10 +160,20 @@ class MegaDepthDataModule(PairDataModule):
             index = self.train_index()
             overlap = sorted(set(index.pair_scenes()) & set(MEGADEPTH1500_SCENES))
             if overlap:
-                log.warning("megadepth train includes the MegaDepth-1500 test scenes %s (as Patch2Pix's recipe does); "
-                            "add them to data.exclude_scenes to keep them out", overlap)  # fmt: skip
-            return MegaDepthPairs(self.root, index, self.train_resize, self.crop_aspect, load_depth=self.load_depth,
-                                  on_missing=self.on_missing, substitute_unreadable=True)  # fmt: skip
+                log.warning(
+                    "megadepth train includes the MegaDepth-1500 test scenes %s (as Patch2Pix's recipe does); "
+                    "add them to data.exclude_scenes to keep them out",
+                    overlap,
+                )
+            return MegaDepthPairs(
+                self.root,
+                index,
+                self.train_resize,
+                self.crop_aspect,
+                load_depth=self.load_depth,
+                on_missing=self.on_missing,
+                substitute_unreadable=True,
+            )
         if split == "val":
             root = self.root if self.val_pairs else self.test_root
             return MegaDepthPairs(root, self.val_index(), self.val_resize, on_missing=self.on_missing)
@@ -175,7 +200,10 @@ class MegaDepthDataModule(PairDataModule):
             raise ValueError("the relative-pose protocol runs on the val and test splits")
         dataset = self.dataset(split)
         if split == "test":
-            source = {"source": "MegaDepth-1500 (LoFTR megadepth_test_1500_scene_info)", "index_files": [f.name for f in megadepth1500_files(self.test_index)]}
+            source = {
+                "source": "MegaDepth-1500 (LoFTR megadepth_test_1500_scene_info)",
+                "index_files": [f.name for f in megadepth1500_files(self.test_index)],
+            }
         elif self.val_pairs:
             source = {"source": f"data_pairs list {Path(self.val_pairs).name}"}
         else:

@@ -12,13 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from src.datamodules.errors import UnreadableFileError
-from src.datamodules.image_io import read_image
-from src.datamodules.megadepth_index import resolve_depth, resolve_image
-from src.datamodules.pair_dataset import PairDataset
-from src.datamodules.posed_index import PosedPair, PosedPairIndex
-from src.datamodules.resize import ResizePolicy
-from src.geometry.scaling import intrinsics_corner_to_centre, intrinsics_to_resized
+from corrlab.datamodules.errors import UnreadableFileError
+from corrlab.datamodules.image_io import read_image
+from corrlab.datamodules.megadepth_index import resolve_depth, resolve_image
+from corrlab.datamodules.pair_dataset import PairDataset
+from corrlab.datamodules.posed_index import PosedPair, PosedPairIndex
+from corrlab.datamodules.resize import ResizePolicy
+from corrlab.geometry.scaling import intrinsics_corner_to_centre, intrinsics_to_resized
 
 log = logging.getLogger(__name__)
 ON_MISSING = ("error", "skip")
@@ -89,7 +89,12 @@ class MegaDepthPairs(PairDataset):
                 raise UnreadableFileError(missing, f"{message}; set data.on_missing=skip to leave those pairs out")
             if ok.sum() == 0:
                 raise UnreadableFileError(missing, f"{message}: nothing left to load; check data.root / data.test_root")
-            log.warning("%s; skipped: %s%s", message, ", ".join(self.skipped[:MAX_NAMED]), " ..." if len(self.skipped) > MAX_NAMED else "")
+            log.warning(
+                "%s; skipped: %s%s",
+                message,
+                ", ".join(self.skipped[:MAX_NAMED]),
+                " ..." if len(self.skipped) > MAX_NAMED else "",
+            )
         self.index = index.subset(ok)
         self.image_files, self.depth_files = images, depths
 
@@ -98,7 +103,11 @@ class MegaDepthPairs(PairDataset):
             if not images[j]:
                 return self.root / str(index.images[j])
             if self.load_depth and not depths[j]:
-                return self.root / str(index.depths[j]) if index.depths[j] else self.root / f"<no depth listed for {index.images[j]}>"
+                return (
+                    self.root / str(index.depths[j])
+                    if index.depths[j]
+                    else self.root / f"<no depth listed for {index.images[j]}>"
+                )
         raise AssertionError("pair has no missing file")
 
     def __len__(self) -> int:
@@ -147,7 +156,8 @@ class MegaDepthPairs(PairDataset):
             depth = read_depth(self.depth_files[row])
             if depth.shape != image.shape[-2:]:
                 raise UnreadableFileError(
-                    self.depth_files[row], f"depth is {tuple(depth.shape)} but its image {self.image_files[row]} is {tuple(image.shape[-2:])}"
+                    self.depth_files[row],
+                    f"depth is {tuple(depth.shape)} but its image {self.image_files[row]} is {tuple(image.shape[-2:])}",
                 )
         if self.crop_aspect:
             h, w = top_left_crop(*image.shape[-2:], self.crop_aspect)

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from src.datamodules.errors import UnreadableFileError
-from src.datamodules.posed_index import PosedPairIndex, concat
+from corrlab.datamodules.errors import UnreadableFileError
+from corrlab.datamodules.posed_index import PosedPairIndex, concat
 
 PATCH2PIX_TEST_SCENES = ("0024", "0021", "0025", "1589", "0019", "0008", "0032", "0063")  # IMW2020 test scenes
 MEGADEPTH1500_SCENES = ("0015", "0022")
@@ -40,7 +40,7 @@ D2-Net preprocessing (https://github.com/mihaidusmanu/d2-net, megadepth_utils/):
 MegaDepth-1500 test (LoFTR, https://github.com/zju3dv/LoFTR): index assets/megadepth_test_1500_scene_info/
   (5 .npz + megadepth_test_1500.txt, about 1.3 MB) and the test images megadepth_test_1500.tar from the
   LoFTR README's Google Drive "testdata" folder (scenes 0015 and 0022 under Undistorted_SfM/).
-Training pair lists (Patch2Pix recipe): python -m data_pairs.megadepth_pairs --root <root> --out <root>/pairs
+Training pair lists (Patch2Pix recipe): python -m corrlab.data_pairs.megadepth_pairs --root <root> --out <root>/pairs
 Check a folder with: corrlab-data verify megadepth <root> [--part train|test1500]"""
 
 
@@ -55,7 +55,9 @@ def load_index_file(path: str | Path, keys: Sequence[str]) -> dict[str, Any]:
     except (OSError, ValueError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
         raise UnreadableFileError(path, f"not a readable .npz or pickled scene-info dict ({error})") from error
     try:
-        available = data.files if isinstance(data, np.lib.npyio.NpzFile) else list(data) if isinstance(data, dict) else None
+        available = (
+            data.files if isinstance(data, np.lib.npyio.NpzFile) else list(data) if isinstance(data, dict) else None
+        )
         if available is None:
             raise UnreadableFileError(path, f"expected a dict of arrays, found {type(data).__name__}")
         missing = [k for k in keys if k not in available]
@@ -73,8 +75,16 @@ def load_index_file(path: str | Path, keys: Sequence[str]) -> dict[str, Any]:
 def _camera_arrays(info: dict[str, Any], rows: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(K (M,3,3), world-to-camera pose (M,4,4)) of the given image rows; poses may be stored flat."""
     try:
-        K = np.stack([np.asarray(info["intrinsics"][i], dtype=np.float64).reshape(3, 3) for i in rows]) if len(rows) else np.zeros((0, 3, 3))
-        poses = np.stack([np.asarray(info["poses"][i], dtype=np.float64).reshape(4, 4) for i in rows]) if len(rows) else np.zeros((0, 4, 4))
+        K = (
+            np.stack([np.asarray(info["intrinsics"][i], dtype=np.float64).reshape(3, 3) for i in rows])
+            if len(rows)
+            else np.zeros((0, 3, 3))
+        )
+        poses = (
+            np.stack([np.asarray(info["poses"][i], dtype=np.float64).reshape(4, 4) for i in rows])
+            if len(rows)
+            else np.zeros((0, 4, 4))
+        )
     except (TypeError, ValueError) as error:
         raise UnreadableFileError(path, f"intrinsics/poses of a listed image are not 3x3 / 4x4 ({error})") from error
     return K, poses
@@ -116,8 +126,16 @@ def candidate_pairs(
     n = len(info["image_paths"])
     if overlap.shape != (n, n) or scale.shape != (n, n):
         raise UnreadableFileError(path, f"overlap/scale matrices are {overlap.shape}/{scale.shape} for {n} images")
-    listed = np.array([p is not None for p in info["image_paths"]]) & np.array([p is not None for p in info["depth_paths"]])
-    valid = (overlap >= min_overlap) & (overlap < max_overlap) & (scale <= max_scale_ratio) & listed[:, None] & listed[None, :]
+    listed = np.array([p is not None for p in info["image_paths"]]) & np.array(
+        [p is not None for p in info["depth_paths"]]
+    )
+    valid = (
+        (overlap >= min_overlap)
+        & (overlap < max_overlap)
+        & (scale <= max_scale_ratio)
+        & listed[:, None]
+        & listed[None, :]
+    )
     np.fill_diagonal(valid, False)
     if aspect_range is not None:
         rows = np.flatnonzero(valid.any(0) | valid.any(1))
@@ -129,7 +147,9 @@ def candidate_pairs(
     return np.nonzero(valid)
 
 
-def index_from_rows(info: dict[str, Any], i: np.ndarray, j: np.ndarray, overlap: np.ndarray, scene: str, path: Path) -> PosedPairIndex:
+def index_from_rows(
+    info: dict[str, Any], i: np.ndarray, j: np.ndarray, overlap: np.ndarray, scene: str, path: Path
+) -> PosedPairIndex:
     """A per-image-camera index of the pairs (i, j) (rows of the scene-info file)."""
     rows = np.unique(np.concatenate([i, j]))
     pairs = np.stack([np.searchsorted(rows, i), np.searchsorted(rows, j)], axis=1).astype(np.int64).reshape(-1, 2)
@@ -154,9 +174,15 @@ def pair_info_pairs(path: str | Path, scene: str | None = None) -> PosedPairInde
     except (TypeError, ValueError, IndexError) as error:
         raise UnreadableFileError(path, f"pair_infos entries must be ((i, j), overlap, ...) ({error})") from error
     n = len(info["image_paths"])
-    bad = [(i, j) for i, j, _ in listed if not (0 <= i < n and 0 <= j < n) or info["image_paths"][i] is None or info["image_paths"][j] is None]
+    bad = [
+        (i, j)
+        for i, j, _ in listed
+        if not (0 <= i < n and 0 <= j < n) or info["image_paths"][i] is None or info["image_paths"][j] is None
+    ]
     if bad:
-        raise UnreadableFileError(path, f"{len(bad)} pair_infos entries name images that are not listed, first {bad[0]}")
+        raise UnreadableFileError(
+            path, f"{len(bad)} pair_infos entries name images that are not listed, first {bad[0]}"
+        )
     ij = np.array([(i, j) for i, j, _ in listed], dtype=np.int64).reshape(-1, 2)
     return index_from_rows(info, ij[:, 0], ij[:, 1], np.array([o for _, _, o in listed]), scene, path)
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from src.models.pump.scale_rot import decode_scale_rot, encode_scale_rot
+from corrlab.models.pump.scale_rot import decode_scale_rot, encode_scale_rot
 
 
-def local_scale_rotation(corres: np.ndarray, rng: np.random.Generator, subset: int = 256, neighbours: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def local_scale_rotation(
+    corres: np.ndarray, rng: np.random.Generator, subset: int = 256, neighbours: int = 16
+) -> tuple[np.ndarray, np.ndarray]:
     """Per correspondence (N, >=4 columns): image-2 / image-1 scale and rotation (degrees) of the
     affine map fitted to its `neighbours` nearest correspondences among a random `subset`."""
     sub = corres[rng.choice(len(corres), size=min(len(corres), subset), replace=False)]
@@ -46,16 +48,26 @@ def window(centre: float, size: float, length: int) -> slice:
     return slice(lo, hi)
 
 
-def windows_around(c: np.ndarray, scale: float, crop: int, shape1: tuple[int, int], shape2: tuple[int, int]) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+def windows_around(
+    c: np.ndarray, scale: float, crop: int, shape1: tuple[int, int], shape2: tuple[int, int]
+) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
     """(rows, cols) windows of both images around correspondence c, sized so that both show the
     same content at `crop` px (the side seen larger gets the larger window)."""
     size1, size2 = crop * max(1, 1 / scale), crop * max(1, scale)
-    return (window(c[1], size1, shape1[0]), window(c[0], size1, shape1[1])), (window(c[3], size2, shape2[0]), window(c[2], size2, shape2[1]))
+    return (window(c[1], size1, shape1[0]), window(c[0], size1, shape1[1])), (
+        window(c[3], size2, shape2[0]),
+        window(c[2], size2, shape2[1]),
+    )
 
 
 def inside(points: np.ndarray, win: tuple[slice, slice]) -> np.ndarray:
     rows, cols = win
-    return (cols.start <= points[:, 0]) & (points[:, 0] < cols.stop) & (rows.start <= points[:, 1]) & (points[:, 1] < rows.stop)
+    return (
+        (cols.start <= points[:, 0])
+        & (points[:, 0] < cols.stop)
+        & (rows.start <= points[:, 1])
+        & (points[:, 1] < rows.stop)
+    )
 
 
 def overlap_score(in1: np.ndarray, in2: np.ndarray) -> float:
@@ -64,7 +76,16 @@ def overlap_score(in1: np.ndarray, in2: np.ndarray) -> float:
     return both * min(both / (in1.sum() + 1e-8), both / (in2.sum() + 1e-8))
 
 
-def choose_windows(corres: np.ndarray, scale: np.ndarray, crop: int, shape1, shape2, rng: np.random.Generator, tries: int = 5, jitter: float = 1.0):
+def choose_windows(
+    corres: np.ndarray,
+    scale: np.ndarray,
+    crop: int,
+    shape1,
+    shape2,
+    rng: np.random.Generator,
+    tries: int = 5,
+    jitter: float = 1.0,
+):
     """The best-overlapping pair of windows around `tries` random correspondences (None if none
     overlaps), its scale multiplied by `jitter`."""
     best, best_index = 0.0, None

@@ -9,16 +9,34 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from src.datamodules.annotation_io import parse_coordinates, read_csv_rows
-from src.datamodules.errors import DatasetNotFoundError, UnreadableFileError
-from src.datamodules.keypoint_datamodule import KeypointPairDataModule
-from src.datamodules.keypoint_pairs import KeypointPair, KeypointPairDataset
-from src.datamodules.resize import ResizePolicy
+from corrlab.datamodules.annotation_io import parse_coordinates, read_csv_rows
+from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
+from corrlab.datamodules.keypoint_datamodule import KeypointPairDataModule
+from corrlab.datamodules.keypoint_pairs import KeypointPair, KeypointPairDataset
+from corrlab.datamodules.resize import ResizePolicy
 
 CLASSES = (
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable", "dog",
-    "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
-)  # fmt: skip  (the CSV class column is 1-based in this order)
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)  # the CSV class column is 1-based in this order
 PAIR_COLUMNS = ("source_image", "target_image", "class")
 KEYPOINT_COLUMNS = ("XA", "YA", "XB", "YB")
 LAYOUT = """\
@@ -70,7 +88,9 @@ def read_rows(path: Path) -> list[PascalRow]:
             category = CLASSES[int(float(row["class"])) - 1]
             flip = bool(int(float(row.get("flip") or 0)))
         except (ValueError, IndexError) as error:
-            raise UnreadableFileError(path, f"line {line}: class must be 1..{len(CLASSES)} and flip 0/1 ({error})") from error
+            raise UnreadableFileError(
+                path, f"line {line}: class must be 1..{len(CLASSES)} and flip 0/1 ({error})"
+            ) from error
         coordinates = tuple(row[c] for c in KEYPOINT_COLUMNS) if with_keypoints else None
         rows.append(PascalRow(path, line, row["source_image"], row["target_image"], category, coordinates, flip))
     return rows
@@ -94,7 +114,9 @@ class PFPascalPairs(KeypointPairDataset):
     """Pairs of one CSV; PF-Pascal has no box in its CSVs, so bbox0/bbox1 are the image frames (threshold=bbox
     then equals threshold=image).  Flips mirror both images together (slot i stays slot i)."""
 
-    def __init__(self, root: Path, rows: list[PascalRow], resize: ResizePolicy, num_slots: int, flip_probability: float) -> None:
+    def __init__(
+        self, root: Path, rows: list[PascalRow], resize: ResizePolicy, num_slots: int, flip_probability: float
+    ) -> None:
         super().__init__([pair_name(r) for r in rows], resize, num_slots, flip_probability, flip_pairs=None)
         self.root = root
         self.rows = rows
@@ -102,31 +124,48 @@ class PFPascalPairs(KeypointPairDataset):
     def keypoints(self, row: PascalRow) -> tuple[np.ndarray, np.ndarray]:
         """(N, 2) source and target keypoints; rows with a NaN in either image are dropped later."""
         if row.coordinates is not None:
-            xa, ya, xb, yb = (parse_coordinates(t, row.path, row.line, c) for t, c in zip(row.coordinates, KEYPOINT_COLUMNS))
+            xa, ya, xb, yb = (
+                parse_coordinates(t, row.path, row.line, c) for t, c in zip(row.coordinates, KEYPOINT_COLUMNS)
+            )
             if not len(xa) == len(ya) == len(xb) == len(yb):
-                raise UnreadableFileError(row.path, f"line {row.line}: XA, YA, XB, YB have {len(xa)}, {len(ya)}, {len(xb)}, {len(yb)} values")
+                raise UnreadableFileError(
+                    row.path, f"line {row.line}: XA, YA, XB, YB have {len(xa)}, {len(ya)}, {len(xb)}, {len(yb)} values"
+                )
             return np.stack([xa, ya], 1).reshape(-1, 2), np.stack([xb, yb], 1).reshape(-1, 2)
         annotations = self.root / "PF-dataset-PASCAL" / "Annotations" / row.category
         source = mat_keypoints(annotations / f"{Path(row.source).stem}.mat")
         target = mat_keypoints(annotations / f"{Path(row.target).stem}.mat")
         if len(source) != len(target):
-            raise UnreadableFileError(annotations / f"{Path(row.target).stem}.mat", f"{len(target)} keypoints, its source has {len(source)}")
+            raise UnreadableFileError(
+                annotations / f"{Path(row.target).stem}.mat", f"{len(target)} keypoints, its source has {len(source)}"
+            )
         return source, target
 
     def load(self, index: int) -> KeypointPair:
         row = self.rows[index]
         source, target = self.keypoints(row)
         if len(source) > self.num_slots:
-            raise UnreadableFileError(row.path, f"line {row.line}: {len(source)} keypoints, more than data.max_keypoints={self.num_slots}")
+            raise UnreadableFileError(
+                row.path, f"line {row.line}: {len(source)} keypoints, more than data.max_keypoints={self.num_slots}"
+            )
         kpts0, kpts1 = np.zeros((self.num_slots, 2)), np.zeros((self.num_slots, 2))
         valid = np.zeros(self.num_slots, dtype=bool)
         valid[: len(source)] = ~(np.isnan(source).any(1) | np.isnan(target).any(1))
         kpts0[: len(source)], kpts1[: len(source)] = np.nan_to_num(source), np.nan_to_num(target)
         return KeypointPair(
-            name=self.names[index], image0=self.root / row.source, image1=self.root / row.target,
-            kpts0=kpts0, kpts1=kpts1, valid=valid, visible0=valid.copy(), visible1=valid.copy(),
-            bbox0=None, bbox1=None, category=row.category, mirrored=row.flip,
-        )  # fmt: skip
+            name=self.names[index],
+            image0=self.root / row.source,
+            image1=self.root / row.target,
+            kpts0=kpts0,
+            kpts1=kpts1,
+            valid=valid,
+            visible0=valid.copy(),
+            visible1=valid.copy(),
+            bbox0=None,
+            bbox1=None,
+            category=row.category,
+            mirrored=row.flip,
+        )
 
 
 def find_csv(root: Path, split: str) -> Path:
@@ -134,7 +173,11 @@ def find_csv(root: Path, split: str) -> Path:
         if candidate.is_file():
             return candidate
     raise DatasetNotFoundError(
-        "PF-Pascal", root, LAYOUT, HOW_TO_GET, problem=f"has no '{split}' pair CSV (tried {', '.join(map(str, csv_candidates(root, split)))})"
+        "PF-Pascal",
+        root,
+        LAYOUT,
+        HOW_TO_GET,
+        problem=f"has no '{split}' pair CSV (tried {', '.join(map(str, csv_candidates(root, split)))})",
     )
 
 
@@ -161,9 +204,15 @@ def verify(root: str | Path) -> list[str]:
             problems.append(f"{len(lost)} image(s) of the {split} CSV missing under {root}, e.g. {lost[0]}")
         if rows and rows[0].coordinates is None:
             mats = {(r.category, Path(i).stem) for r in rows for i in (r.source, r.target)}
-            absent = sorted(f"{c}/{s}.mat" for c, s in mats if not (root / "PF-dataset-PASCAL" / "Annotations" / c / f"{s}.mat").is_file())
+            absent = sorted(
+                f"{c}/{s}.mat"
+                for c, s in mats
+                if not (root / "PF-dataset-PASCAL" / "Annotations" / c / f"{s}.mat").is_file()
+            )
             if absent:
-                problems.append(f"{len(absent)} annotation(s) for the train CSV missing under {root / 'PF-dataset-PASCAL' / 'Annotations'}, e.g. {absent[0]}")
+                problems.append(
+                    f"{len(absent)} annotation(s) for the train CSV missing under {root / 'PF-dataset-PASCAL' / 'Annotations'}, e.g. {absent[0]}"
+                )
     return problems
 
 
@@ -185,7 +234,9 @@ class PFPascalDataModule(KeypointPairDataModule):
             raise DatasetNotFoundError("PF-Pascal", self.root, LAYOUT, HOW_TO_GET)
         self.csv[split] = find_csv(self.root, split)
         rows = read_rows(self.csv[split])
-        keep = self.keep_available(split, [pair_name(r) for r in rows], [(self.root / r.source, self.root / r.target) for r in rows])
+        keep = self.keep_available(
+            split, [pair_name(r) for r in rows], [(self.root / r.source, self.root / r.target) for r in rows]
+        )
         flip = self.flip_probability if split == "train" else 0.0
         return PFPascalPairs(self.root, [rows[i] for i in keep], self.resize_for(split), self.max_keypoints, flip)
 
@@ -196,4 +247,7 @@ class PFPascalDataModule(KeypointPairDataModule):
         return None
 
     def protocol_extra(self, split: str) -> dict:
-        return {"pairs_csv": str(self.csv.get(split, "")), "bbox": "PF-Pascal CSVs have no boxes: bbox = the image frame"}
+        return {
+            "pairs_csv": str(self.csv.get(split, "")),
+            "bbox": "PF-Pascal CSVs have no boxes: bbox = the image frame",
+        }

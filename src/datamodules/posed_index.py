@@ -4,7 +4,7 @@ The index holds paths, cameras and pair indices only (no images, depths or SfM t
 memory is the size of the index itself.  Cameras are stored either per image (scene_info files:
 intrinsics + world-to-camera poses) or per pair (pair lists: K0, K1, T_0to1).
 
-Pair-list file (`.npz`, written by `python -m data_pairs.megadepth_pairs`, no pickled objects):
+Pair-list file (`.npz`, written by `python -m corrlab.data_pairs.megadepth_pairs`, no pickled objects):
     images   (M,)  str      image paths relative to the dataset root (Undistorted_SfM/<scene>/images/<f>.jpg)
     depths   (M,)  str      depth paths relative to the root, '' when unknown
     scenes   (M,)  str      scene of each image
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from src.datamodules.errors import UnreadableFileError
+from corrlab.datamodules.errors import UnreadableFileError
 
 FORMAT = "corrlab-posed-pairs/1"
 PAIR_LIST_KEYS = ("images", "depths", "scenes", "pairs", "overlap", "K0", "K1", "T_0to1", "meta")
@@ -67,7 +67,9 @@ class PosedPairIndex:
 
     def pair_name(self, i: int) -> str:
         i0, i1 = self.pairs[i]
-        return f"{self.scenes[i0]}/{PurePosixPath(str(self.images[i0])).stem}-{PurePosixPath(str(self.images[i1])).stem}"
+        return (
+            f"{self.scenes[i0]}/{PurePosixPath(str(self.images[i0])).stem}-{PurePosixPath(str(self.images[i1])).stem}"
+        )
 
     def pair_names(self) -> list[str]:
         return [self.pair_name(i) for i in range(len(self))]
@@ -88,17 +90,33 @@ class PosedPairIndex:
         i0, i1 = self.pairs[i]
         K0, K1, T = self.cameras(i)
         return PosedPair(
-            self.pair_name(i), str(self.scenes[i0]), str(self.images[i0]), str(self.images[i1]),
-            str(self.depths[i0]), str(self.depths[i1]), K0, K1, T, float(self.overlap[i]),
-        )  # fmt: skip
+            self.pair_name(i),
+            str(self.scenes[i0]),
+            str(self.images[i0]),
+            str(self.images[i1]),
+            str(self.depths[i0]),
+            str(self.depths[i1]),
+            K0,
+            K1,
+            T,
+            float(self.overlap[i]),
+        )
 
     def subset(self, keep: np.ndarray) -> PosedPairIndex:
         """The pairs where `keep` (N,) bool is true, in order (image tables kept whole)."""
-        per_pair = {k: (None if v is None else v[keep]) for k, v in (("K0", self.K0), ("K1", self.K1), ("T_0to1", self.T_0to1))}
+        per_pair = {
+            k: (None if v is None else v[keep]) for k, v in (("K0", self.K0), ("K1", self.K1), ("T_0to1", self.T_0to1))
+        }
         return PosedPairIndex(
-            self.images, self.depths, self.scenes, self.pairs[keep], self.overlap[keep],
-            self.K_image, self.pose_image, **per_pair,
-        )  # fmt: skip
+            self.images,
+            self.depths,
+            self.scenes,
+            self.pairs[keep],
+            self.overlap[keep],
+            self.K_image,
+            self.pose_image,
+            **per_pair,
+        )
 
     def with_pair_cameras(self) -> PosedPairIndex:
         """The same pairs with cameras stored per pair (what pair-list files hold)."""
@@ -107,9 +125,15 @@ class PosedPairIndex:
         cameras = [self.cameras(i) for i in range(len(self))]
         stack = lambda j, shape: np.stack([c[j] for c in cameras]) if cameras else np.zeros((0, *shape))  # noqa: E731
         return PosedPairIndex(
-            self.images, self.depths, self.scenes, self.pairs, self.overlap,
-            K0=stack(0, (3, 3)), K1=stack(1, (3, 3)), T_0to1=stack(2, (4, 4)),
-        )  # fmt: skip
+            self.images,
+            self.depths,
+            self.scenes,
+            self.pairs,
+            self.overlap,
+            K0=stack(0, (3, 3)),
+            K1=stack(1, (3, 3)),
+            T_0to1=stack(2, (4, 4)),
+        )
 
 
 def concat(indices: list[PosedPairIndex]) -> PosedPairIndex:
@@ -122,18 +146,30 @@ def concat(indices: list[PosedPairIndex]) -> PosedPairIndex:
     offsets = np.cumsum([0] + [len(index.images) for index in indices[:-1]])
     cat = lambda name: np.concatenate([getattr(index, name) for index in indices])  # noqa: E731
     return PosedPairIndex(
-        images=cat("images"), depths=cat("depths"), scenes=cat("scenes"),
+        images=cat("images"),
+        depths=cat("depths"),
+        scenes=cat("scenes"),
         pairs=np.concatenate([index.pairs + offset for index, offset in zip(indices, offsets)]).reshape(-1, 2),
         overlap=cat("overlap"),
-        **({"K_image": cat("K_image"), "pose_image": cat("pose_image")} if per_image else
-           {"K0": cat("K0"), "K1": cat("K1"), "T_0to1": cat("T_0to1")}),
-    )  # fmt: skip
+        **(
+            {"K_image": cat("K_image"), "pose_image": cat("pose_image")}
+            if per_image
+            else {"K0": cat("K0"), "K1": cat("K1"), "T_0to1": cat("T_0to1")}
+        ),
+    )
 
 
 def empty_index() -> PosedPairIndex:
     strings = np.zeros(0, dtype=str)
-    return PosedPairIndex(strings, strings, strings, np.zeros((0, 2), np.int64), np.zeros(0, np.float64),
-                          np.zeros((0, 3, 3)), np.zeros((0, 4, 4)))  # fmt: skip
+    return PosedPairIndex(
+        strings,
+        strings,
+        strings,
+        np.zeros((0, 2), np.int64),
+        np.zeros(0, np.float64),
+        np.zeros((0, 3, 3)),
+        np.zeros((0, 4, 4)),
+    )
 
 
 def save_pair_list(path: str | Path, index: PosedPairIndex, meta: dict[str, Any]) -> Path:
@@ -143,11 +179,16 @@ def save_pair_list(path: str | Path, index: PosedPairIndex, meta: dict[str, Any]
     index = index.with_pair_cameras()
     np.savez_compressed(
         path,
-        images=index.images.astype(str), depths=index.depths.astype(str), scenes=index.scenes.astype(str),
-        pairs=index.pairs.astype(np.int64), overlap=index.overlap.astype(np.float64),
-        K0=index.K0.astype(np.float64), K1=index.K1.astype(np.float64), T_0to1=index.T_0to1.astype(np.float64),
+        images=index.images.astype(str),
+        depths=index.depths.astype(str),
+        scenes=index.scenes.astype(str),
+        pairs=index.pairs.astype(np.int64),
+        overlap=index.overlap.astype(np.float64),
+        K0=index.K0.astype(np.float64),
+        K1=index.K1.astype(np.float64),
+        T_0to1=index.T_0to1.astype(np.float64),
         meta=np.array(json.dumps({"format": FORMAT, **meta}, sort_keys=True)),
-    )  # fmt: skip
+    )
     return path
 
 
@@ -155,7 +196,9 @@ def load_pair_list(path: str | Path) -> tuple[PosedPairIndex, dict[str, Any]]:
     """Read a pair-list file; a malformed one names the file and what is wrong."""
     path = Path(path)
     if not path.is_file():
-        raise UnreadableFileError(path, "no such pair list (write one with: python -m data_pairs.megadepth_pairs --help)")
+        raise UnreadableFileError(
+            path, "no such pair list (write one with: python -m corrlab.data_pairs.megadepth_pairs --help)"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in PAIR_LIST_KEYS if k not in data.files]
@@ -171,7 +214,15 @@ def load_pair_list(path: str | Path) -> tuple[PosedPairIndex, dict[str, Any]]:
     if meta.get("format") != FORMAT:
         raise UnreadableFileError(path, f"format '{meta.get('format')}' is not {FORMAT}")
     n, m = len(arrays["pairs"]), len(arrays["images"])
-    shapes = {"pairs": (n, 2), "overlap": (n,), "K0": (n, 3, 3), "K1": (n, 3, 3), "T_0to1": (n, 4, 4), "depths": (m,), "scenes": (m,)}
+    shapes = {
+        "pairs": (n, 2),
+        "overlap": (n,),
+        "K0": (n, 3, 3),
+        "K1": (n, 3, 3),
+        "T_0to1": (n, 4, 4),
+        "depths": (m,),
+        "scenes": (m,),
+    }
     for key, shape in shapes.items():
         if arrays[key].shape != shape:
             raise UnreadableFileError(path, f"array '{key}' has shape {arrays[key].shape}, expected {shape}")

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import ConcatDataset, Dataset
 
-from src.benchmarks.homography import HomographyBenchmark
-from src.datamodules.aligned_pairs import AlignedRealPairs, read_pair_list
-from src.datamodules.base import PairDataModule
-from src.datamodules.image_io import read_image_array
-from src.datamodules.synthetic import SyntheticDataModule, SyntheticHomographyPairs
+from corrlab.benchmarks.homography import HomographyBenchmark
+from corrlab.datamodules.aligned_pairs import AlignedRealPairs, read_pair_list
+from corrlab.datamodules.base import PairDataModule
+from corrlab.datamodules.image_io import read_image_array
+from corrlab.datamodules.synthetic import SyntheticDataModule, SyntheticHomographyPairs
 
 
 class LazyPhotos(Sequence):
@@ -34,7 +34,17 @@ class HomographyPairsFromFiles(SyntheticHomographyPairs):
     """Random homography pairs (as data=synthetic) cut from image files read on demand."""
 
     def __init__(self, paths: Sequence[Path], num_pairs: int, template: SyntheticHomographyPairs) -> None:
-        super().__init__([], num_pairs, (template.height, template.width), template.homography, template.photometric, template.zoom, False, template.seed, "train")
+        super().__init__(
+            [],
+            num_pairs,
+            (template.height, template.width),
+            template.homography,
+            template.photometric,
+            template.zoom,
+            False,
+            template.seed,
+            "train",
+        )
         self.photo_names = [str(p) for p in paths]
         self.photos = LazyPhotos(paths)
 
@@ -78,7 +88,11 @@ class PumpMixDataModule(PairDataModule):
         web.num_pairs = self.counts["web"]
         pairs = read_pair_list(self.root)
         images = sorted({self.root / "ims" / name for pair in pairs for name in pair})
-        parts = [web, HomographyPairsFromFiles(images, self.counts["real_homography"], web), AlignedRealPairs(self.root, self.counts["real"], **self.real_options)]
+        parts = [
+            web,
+            HomographyPairsFromFiles(images, self.counts["real_homography"], web),
+            AlignedRealPairs(self.root, self.counts["real"], **self.real_options),
+        ]
         return ConcatPairs([p for p in parts if len(p) > 0])
 
     def make_benchmark(self, split: str) -> HomographyBenchmark:

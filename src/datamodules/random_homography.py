@@ -28,7 +28,9 @@ class HomographySampler:
         similarity = np.array([[cos, -sin, tx], [sin, cos, ty], [0.0, 0.0, 1.0]])
         projective = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [px, py, 1.0]])
         half = max(height, width) / 2.0
-        to_centred = np.array([[1 / half, 0, -(width - 1) / 2 / half], [0, 1 / half, -(height - 1) / 2 / half], [0, 0, 1]])
+        to_centred = np.array(
+            [[1 / half, 0, -(width - 1) / 2 / half], [0, 1 / half, -(height - 1) / 2 / half], [0, 0, 1]]
+        )
         H = np.linalg.inv(to_centred) @ projective @ similarity @ to_centred
         return H / H[2, 2]
 

@@ -7,21 +7,37 @@ from pathlib import Path
 
 import numpy as np
 
-from src.datamodules.annotation_io import read_json, require
-from src.datamodules.errors import DatasetNotFoundError, UnreadableFileError
-from src.datamodules.keypoint_datamodule import KeypointPairDataModule
-from src.datamodules.keypoint_groups import SPAIR_FLIP_PAIRS, SPAIR_GEO_GROUPS
-from src.datamodules.keypoint_pairs import KeypointPair, KeypointPairDataset, scatter_slots
-from src.datamodules.resize import ResizePolicy
+from corrlab.datamodules.annotation_io import read_json, require
+from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
+from corrlab.datamodules.keypoint_datamodule import KeypointPairDataModule
+from corrlab.datamodules.keypoint_groups import SPAIR_FLIP_PAIRS, SPAIR_GEO_GROUPS
+from corrlab.datamodules.keypoint_pairs import KeypointPair, KeypointPairDataset, scatter_slots
+from corrlab.datamodules.resize import ResizePolicy
 
 SPLIT_DIRS = {"train": "trn", "val": "val", "test": "test"}
 PAIR_KEYS = (
-    "src_kps", "trg_kps", "kps_ids", "src_bndbox", "trg_bndbox", "src_imsize", "trg_imsize", "category",
-    "viewpoint_variation", "scale_variation", "truncation", "occlusion", "mirror",
-)  # fmt: skip
+    "src_kps",
+    "trg_kps",
+    "kps_ids",
+    "src_bndbox",
+    "trg_bndbox",
+    "src_imsize",
+    "trg_imsize",
+    "category",
+    "viewpoint_variation",
+    "scale_variation",
+    "truncation",
+    "occlusion",
+    "mirror",
+)
 # SPair difficulty flags and their values (paper): variations 0 easy / 1 medium / 2 hard;
 # truncation and occlusion 0 none / 1 source / 2 target / 3 both.
-FLAGS = {"viewpoint_variation": (0, 1, 2), "scale_variation": (0, 1, 2), "truncation": (0, 1, 2, 3), "occlusion": (0, 1, 2, 3)}
+FLAGS = {
+    "viewpoint_variation": (0, 1, 2),
+    "scale_variation": (0, 1, 2),
+    "truncation": (0, 1, 2, 3),
+    "occlusion": (0, 1, 2, 3),
+}
 LAYOUT = """\
 <root>/                                   (SPair-71k: 18 categories, 1,800 images, 70,958 pairs)
   JPEGImages/<category>/<image>.jpg
@@ -79,7 +95,15 @@ def visibility(path: Path, num_slots: int) -> np.ndarray:
 class SPairPairs(KeypointPairDataset):
     """The pairs of one split: only their names are kept; each item reads its pair JSON and two image JSONs."""
 
-    def __init__(self, root: Path, split_dir: str, names: list[str], resize: ResizePolicy, num_slots: int, flip_probability: float) -> None:
+    def __init__(
+        self,
+        root: Path,
+        split_dir: str,
+        names: list[str],
+        resize: ResizePolicy,
+        num_slots: int,
+        flip_probability: float,
+    ) -> None:
         super().__init__(names, resize, num_slots, flip_probability, flip_pairs=lambda c: SPAIR_FLIP_PAIRS.get(c, ()))
         self.root = root
         self.split_dir = split_dir
@@ -91,7 +115,9 @@ class SPairPairs(KeypointPairDataset):
         record = read_json(path)
         require(record, PAIR_KEYS, path)
         if record["category"] != category:
-            raise UnreadableFileError(path, f"category '{record['category']}' differs from the pair name's '{category}'")
+            raise UnreadableFileError(
+                path, f"category '{record['category']}' differs from the pair name's '{category}'"
+            )
         ids = [int(i) for i in record["kps_ids"]]
         kpts0 = scatter_slots(ids, record["src_kps"], self.num_slots, path)
         kpts1 = scatter_slots(ids, record["trg_kps"], self.num_slots, path)
@@ -122,7 +148,11 @@ def verify(root: str | Path) -> list[str]:
     root = Path(root)
     if not root.is_dir():
         return [f"{root} does not exist"]
-    problems = [f"missing folder {root / d}" for d in ("JPEGImages", "ImageAnnotation", "PairAnnotation") if not (root / d).is_dir()]
+    problems = [
+        f"missing folder {root / d}"
+        for d in ("JPEGImages", "ImageAnnotation", "PairAnnotation")
+        if not (root / d).is_dir()
+    ]
     for split_dir in SPLIT_DIRS.values():
         layout = root / "Layout" / "large" / f"{split_dir}.txt"
         if not layout.is_file():
@@ -135,13 +165,17 @@ def verify(root: str | Path) -> list[str]:
             continue
         absent = [n for n in names if not (root / "PairAnnotation" / split_dir / f"{n}.json").is_file()]
         if absent:
-            problems.append(f"{len(absent)} pair JSON(s) of {layout.name} missing under {root / 'PairAnnotation' / split_dir}, e.g. {absent[0]}.json")
+            problems.append(
+                f"{len(absent)} pair JSON(s) of {layout.name} missing under {root / 'PairAnnotation' / split_dir}, e.g. {absent[0]}.json"
+            )
         images = set()
         for name in names:
             source, target, category = image_names(name)
             images |= {(category, source), (category, target)}
         for folder, extension in (("JPEGImages", "jpg"), ("ImageAnnotation", "json")):
-            lost = sorted(f"{c}/{s}.{extension}" for c, s in images if not (root / folder / c / f"{s}.{extension}").is_file())
+            lost = sorted(
+                f"{c}/{s}.{extension}" for c, s in images if not (root / folder / c / f"{s}.{extension}").is_file()
+            )
             if lost:
                 problems.append(f"{len(lost)} file(s) of {layout.name} missing under {root / folder}, e.g. {lost[0]}")
     return problems
@@ -173,7 +207,12 @@ class SPairDataModule(KeypointPairDataModule):
         images = []
         for name in names:
             source, target, category = image_names(name)
-            images.append((self.root / "JPEGImages" / category / f"{source}.jpg", self.root / "JPEGImages" / category / f"{target}.jpg"))
+            images.append(
+                (
+                    self.root / "JPEGImages" / category / f"{source}.jpg",
+                    self.root / "JPEGImages" / category / f"{target}.jpg",
+                )
+            )
         names = [names[i] for i in self.keep_available(split, names, images)]
         flip = self.flip_probability if split == "train" else 0.0
         return SPairPairs(self.root, SPLIT_DIRS[split], names, self.resize_for(split), self.max_keypoints, flip)
@@ -185,4 +224,7 @@ class SPairDataModule(KeypointPairDataModule):
         return SPAIR_GEO_GROUPS
 
     def protocol_extra(self, split: str) -> dict:
-        return {"layout": f"Layout/{self.layout}/{SPLIT_DIRS[split]}.txt", "difficulty_flags": {k: list(v) for k, v in FLAGS.items()}}
+        return {
+            "layout": f"Layout/{self.layout}/{SPLIT_DIRS[split]}.txt",
+            "difficulty_flags": {k: list(v) for k, v in FLAGS.items()},
+        }

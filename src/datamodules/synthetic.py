@@ -10,16 +10,28 @@ import cv2
 import numpy as np
 import torch
 
-from src.benchmarks.homography import HomographyBenchmark
-from src.datamodules.base import PairDataModule
-from src.datamodules.image_io import read_image_array, to_tensor
-from src.datamodules.pair_dataset import PairDataset
-from src.datamodules.random_homography import HomographySampler
+from corrlab.benchmarks.homography import HomographyBenchmark
+from corrlab.datamodules.base import PairDataModule
+from corrlab.datamodules.image_io import read_image_array, to_tensor
+from corrlab.datamodules.pair_dataset import PairDataset
+from corrlab.datamodules.random_homography import HomographySampler
 
 TRAIN_PHOTOS = (
-    "astronaut.png", "brick.png", "cell.png", "coffee.png", "grass.png", "gravel.png", "hubble_deep_field.jpg",
-    "ihc.png", "moon.png", "motorcycle_left.png", "motorcycle_right.png", "page.png", "retina.jpg", "text.png",
-)  # fmt: skip
+    "astronaut.png",
+    "brick.png",
+    "cell.png",
+    "coffee.png",
+    "grass.png",
+    "gravel.png",
+    "hubble_deep_field.jpg",
+    "ihc.png",
+    "moon.png",
+    "motorcycle_left.png",
+    "motorcycle_right.png",
+    "page.png",
+    "retina.jpg",
+    "text.png",
+)
 VAL_PHOTOS = ("camera.png", "coins.png")
 TEST_PHOTOS = ("chelsea.png", "rocket.jpg")
 
@@ -29,7 +41,9 @@ def skimage_photo_dir() -> Path:
     return Path(str(resources.files("skimage") / "data"))
 
 
-def photometric_jitter(image: np.ndarray, rng: np.random.Generator, brightness: float, contrast: float, noise: float) -> np.ndarray:
+def photometric_jitter(
+    image: np.ndarray, rng: np.random.Generator, brightness: float, contrast: float, noise: float
+) -> np.ndarray:
     """Random brightness shift, contrast gain and Gaussian noise on a float image in [0, 1]."""
     gain = rng.uniform(1 - contrast, 1 + contrast)
     shift = rng.uniform(-brightness, brightness)
@@ -94,7 +108,9 @@ class SyntheticHomographyPairs(PairDataset):
         h, w = self.height, self.width
         zoom = rng.uniform(*self.zoom)
         factor = max(h * zoom / photo.shape[0], w * zoom / photo.shape[1])
-        small = cv2.resize(photo, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+        small = cv2.resize(
+            photo, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+        )
         x0 = rng.uniform(0, max(small.shape[1] - w, 0))
         y0 = rng.uniform(0, max(small.shape[0] - h, 0))
         crop = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]])
@@ -136,13 +152,19 @@ class SyntheticDataModule(PairDataModule):
         **loader_kwargs,
     ) -> None:
         super().__init__(**loader_kwargs)
-        overlap = (set(train_photos) & set(val_photos)) | (set(train_photos) & set(test_photos)) | (set(val_photos) & set(test_photos))
+        overlap = (
+            (set(train_photos) & set(val_photos))
+            | (set(train_photos) & set(test_photos))
+            | (set(val_photos) & set(test_photos))
+        )
         if overlap:
             raise ValueError(f"synthetic splits must use disjoint photos; shared: {sorted(overlap)}")
         self.image_size = tuple(image_size)
         self.num_pairs = {"train": num_train_pairs, "val": num_val_pairs, "test": num_test_pairs}
         self.photos = {"train": list(train_photos), "val": list(val_photos), "test": list(test_photos)}
-        self.homography = HomographySampler(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in (homography or {}).items()})
+        self.homography = HomographySampler(
+            **{k: (tuple(v) if isinstance(v, list) else v) for k, v in (homography or {}).items()}
+        )
         self.photometric = {"brightness": 0.1, "contrast": 0.1, "noise": 0.01, **(photometric or {})}
         self.zoom = tuple(zoom)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import torch
 from kornia.geometry.epipolar import (
     essential_from_Rt,
     fundamental_from_essential,
     sampson_epipolar_distance,
     symmetrical_epipolar_distance,
 )
-import torch
 from torch import Tensor
 
 

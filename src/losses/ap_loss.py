@@ -37,7 +37,9 @@ class APLoss(nn.Module):
 
     def forward(self, scores: Tensor, labels: Tensor) -> Tensor:
         if scores.shape != labels.shape:
-            raise ValueError(f"scores and labels must have the same shape, got {tuple(scores.shape)} and {tuple(labels.shape)}")
+            raise ValueError(
+                f"scores and labels must have the same shape, got {tuple(scores.shape)} and {tuple(labels.shape)}"
+            )
         counts, hits = self.soft_histograms(scores, labels)
         precision = hits.cumsum(-1) / (1e-16 + counts.cumsum(-1))
         recall = hits / hits.sum(-1, keepdim=True)

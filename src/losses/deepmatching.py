@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from src.ops.pyramid import pyramid_level
+from corrlab.ops.pyramid import pyramid_level
 
 
 class DeepMatchingLoss(nn.Module):
@@ -19,7 +19,15 @@ class DeepMatchingLoss(nn.Module):
     Perfectly peaked maps give -1, flat (random) ones ~0.
     """
 
-    def __init__(self, eps: float = 0.03, atleast: int = 5, subsample: int = 2, border: int = 16, power: float = 1.5, border_norm: float = 0.9) -> None:
+    def __init__(
+        self,
+        eps: float = 0.03,
+        atleast: int = 5,
+        subsample: int = 2,
+        border: int = 16,
+        power: float = 1.5,
+        border_norm: float = 0.9,
+    ) -> None:
         super().__init__()
         self.eps = eps
         self.atleast = atleast
@@ -31,7 +39,9 @@ class DeepMatchingLoss(nn.Module):
     def forward(self, desc0: Tensor, desc1: Tensor) -> Tensor:
         """desc0, desc1: (B, C, H, W) L2-normalised descriptors of aligned pairs."""
         if desc0.shape != desc1.shape:
-            raise ValueError(f"descriptor maps must have the same shape, got {tuple(desc0.shape)} and {tuple(desc1.shape)}")
+            raise ValueError(
+                f"descriptor maps must have the same shape, got {tuple(desc0.shape)} and {tuple(desc1.shape)}"
+            )
         if len(desc0) == 0:
             return desc0.sum() * 0
         return (self.one_way(desc0, desc1) + self.one_way(desc1, desc0)) / 2

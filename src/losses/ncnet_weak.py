@@ -22,5 +22,8 @@ class NCNetWeakLoss(nn.Module):
 
     def forward(self, positive: Tensor, negative: Tensor) -> dict[str, Tensor]:
         score_positive, score_negative = matching_score(positive), matching_score(negative)
-        return {"total": score_negative - score_positive, "score_positive": score_positive.detach(),
-                "score_negative": score_negative.detach()}  # fmt: skip
+        return {
+            "total": score_negative - score_positive,
+            "score_positive": score_positive.detach(),
+            "score_negative": score_negative.detach(),
+        }

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from src.geometry.epipolar import sampson_distance
+from corrlab.geometry.epipolar import sampson_distance
 
 
 def squared_sampson(matches: Tensor, fundamental: Tensor) -> Tensor:
@@ -57,7 +57,9 @@ class Patch2PixLoss(nn.Module):
         fundamentals: Sequence[Tensor],
     ) -> dict[str, Tensor]:
         terms: dict[str, list[Tensor]] = {k: [] for k in ("cls", "epi", "cls_mid", "cls_fine", "epi_mid", "epi_fine")}
-        for anchor, m, f, mp, fp, fundamental in zip(anchors, mid, fine, mid_probability, fine_probability, fundamentals):
+        for anchor, m, f, mp, fp, fundamental in zip(
+            anchors, mid, fine, mid_probability, fine_probability, fundamentals
+        ):
             d_anchor = squared_sampson(anchor, fundamental).detach()
             d_mid = squared_sampson(m, fundamental)
             d_fine = squared_sampson(f, fundamental)

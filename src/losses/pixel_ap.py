@@ -6,8 +6,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from src.geometry.homography import warp_points
-from src.losses.ap_loss import APLoss
+from corrlab.geometry.homography import warp_points
+from corrlab.losses.ap_loss import APLoss
 
 
 def ring_offsets(inner: float, outer: float) -> Tensor:
@@ -30,7 +30,15 @@ class NeighbourSampler(nn.Module):
     target of the same pair.
     """
 
-    def __init__(self, neighbourhood: int = 7, pos_radius: float = 2, neg_radius: float = 4, border: int = 16, query_step: int = 8, distractor_step: int = 8) -> None:
+    def __init__(
+        self,
+        neighbourhood: int = 7,
+        pos_radius: float = 2,
+        neg_radius: float = 4,
+        border: int = 16,
+        query_step: int = 8,
+        distractor_step: int = 8,
+    ) -> None:
         super().__init__()
         if not 0 <= pos_radius < neg_radius <= neighbourhood <= border:
             raise ValueError("need 0 <= pos_radius < neg_radius <= neighbourhood <= border")
@@ -90,7 +98,9 @@ class PixelAPLoss(nn.Module):
         self.sampler = sampler or NeighbourSampler()
         self.chunk = chunk
 
-    def chunk_ap(self, query: Tensor, batch: Tensor, around: Tensor, keep: Tensor, desc1: Tensor, distractors: Tensor) -> Tensor:
+    def chunk_ap(
+        self, query: Tensor, batch: Tensor, around: Tensor, keep: Tensor, desc1: Tensor, distractors: Tensor
+    ) -> Tensor:
         b, c = desc1.shape[:2]
         local = desc1.view(b, c, -1)[batch[:, None], :, around]  # (n, P + Q, C)
         scores = torch.cat([torch.einsum("nc,nkc->nk", query, local), (query @ distractors.T) * keep], 1)
@@ -108,5 +118,9 @@ class PixelAPLoss(nn.Module):
         aps = []
         for i in range(0, int(valid.sum()), self.chunk):
             part = [t[i : i + self.chunk] for t in per_query] + [desc1, sample["distractors"]]
-            aps.append(checkpoint(self.chunk_ap, *part, use_reentrant=False) if torch.is_grad_enabled() else self.chunk_ap(*part))
+            aps.append(
+                checkpoint(self.chunk_ap, *part, use_reentrant=False)
+                if torch.is_grad_enabled()
+                else self.chunk_ap(*part)
+            )
         return (1 - torch.cat(aps)).mean()

@@ -33,7 +33,9 @@ class SemanticPCK(Metric):
         """Add one image pair: transfer errors (N,) in pixels and its L."""
         if distances.numel() == 0:
             return
-        correct = self.correct(distances.to(self.pck_image_sum.device), threshold_base, self.alphas, self.strict).double()
+        correct = self.correct(
+            distances.to(self.pck_image_sum.device), threshold_base, self.alphas, self.strict
+        ).double()
         self.pck_image_sum += correct.mean(0)
         self.num_images += 1
         self.correct_keypoints += correct.sum(0)

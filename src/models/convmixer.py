@@ -38,13 +38,19 @@ class ConvMixer(nn.Sequential):
     depthwise kernel 9, a 5x5 full-resolution conv with hidden/4 channels first.
     """
 
-    def __init__(self, output_dim: int = 128, hidden_dim: int = 512, depth: int = 7, patch_size: int = 4, kernel_size: int = 9) -> None:
+    def __init__(
+        self, output_dim: int = 128, hidden_dim: int = 512, depth: int = 7, patch_size: int = 4, kernel_size: int = 9
+    ) -> None:
         if kernel_size % 2 != 1 or patch_size % 2 != 0:
             raise ValueError(f"kernel_size must be odd and patch_size even, got {kernel_size} and {patch_size}")
         layers = conv_relu_bn(3, hidden_dim // 4, kernel_size=5, padding=2)
         layers += conv_relu_bn(hidden_dim // 4, hidden_dim, kernel_size=patch_size, stride=patch_size)
         for _ in range(depth):
-            depthwise = nn.Sequential(*conv_relu_bn(hidden_dim, hidden_dim, kernel_size=kernel_size, padding=kernel_size // 2, groups=hidden_dim))
+            depthwise = nn.Sequential(
+                *conv_relu_bn(
+                    hidden_dim, hidden_dim, kernel_size=kernel_size, padding=kernel_size // 2, groups=hidden_dim
+                )
+            )
             layers += [Residual(depthwise), *conv_relu_bn(hidden_dim, hidden_dim, kernel_size=1)]
         shuffle = patch_size // 2
         layers += [

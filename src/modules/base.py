@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from src.benchmarks.base import Benchmark
-from src.matches import Matches
+from corrlab.benchmarks.base import Benchmark
+from corrlab.matches import Matches
 
 
 class MatchingModule(L.LightningModule):

@@ -10,12 +10,18 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from src.losses.ncnet_weak import NCNetWeakLoss
-from src.matches import Matches
-from src.models.patch2pix.network import Patch2PixNet
-from src.models.patch2pix.official import load_official_ncnet
-from src.models.patch2pix.pipeline import coarse_proposals, freeze, network_frame, to_batch_pixels, warn_random_backbone
-from src.modules.base import MatchingModule
+from corrlab.losses.ncnet_weak import NCNetWeakLoss
+from corrlab.matches import Matches
+from corrlab.models.patch2pix.network import Patch2PixNet
+from corrlab.models.patch2pix.official import load_official_ncnet
+from corrlab.models.patch2pix.pipeline import (
+    coarse_proposals,
+    freeze,
+    network_frame,
+    to_batch_pixels,
+    warn_random_backbone,
+)
+from corrlab.modules.base import MatchingModule
 
 
 class NCNet(MatchingModule):

@@ -10,14 +10,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from src.geometry.epipolar import fundamental_from_pose
-from src.geometry.scaling import intrinsics_to_resized
-from src.losses.patch2pix import Patch2PixLoss
-from src.matches import Matches
-from src.models.patch2pix.coarse_matches import expand_to_anchors, sample_proposals
-from src.models.patch2pix.network import Patch2PixNet
-from src.models.patch2pix.official import load_official_patch2pix
-from src.models.patch2pix.pipeline import (
+from corrlab.geometry.epipolar import fundamental_from_pose
+from corrlab.geometry.scaling import intrinsics_to_resized
+from corrlab.losses.patch2pix import Patch2PixLoss
+from corrlab.matches import Matches
+from corrlab.models.patch2pix.coarse_matches import expand_to_anchors, sample_proposals
+from corrlab.models.patch2pix.network import Patch2PixNet
+from corrlab.models.patch2pix.official import load_official_patch2pix
+from corrlab.models.patch2pix.pipeline import (
     coarse_proposals,
     freeze,
     load_ncnet_initialisation,
@@ -25,8 +25,8 @@ from src.models.patch2pix.pipeline import (
     to_batch_pixels,
     warn_random_backbone,
 )
-from src.models.patch2pix.refinement import regress_matches
-from src.modules.base import MatchingModule
+from corrlab.models.patch2pix.refinement import regress_matches
+from corrlab.modules.base import MatchingModule
 
 
 class Patch2Pix(MatchingModule):
@@ -96,14 +96,27 @@ class Patch2Pix(MatchingModule):
             parts.append(Matches(kpts0, kpts1, probability, torch.full((len(fine),), b, device=fine.device)))
         return Matches.concat(parts)
 
-    def refine(self, patch0: list[Tensor], patch1: list[Tensor], b: int, coarse: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
+    def refine(
+        self, patch0: list[Tensor], patch1: list[Tensor], b: int, coarse: Tensor, chunk: int
+    ) -> tuple[Tensor, Tensor]:
         """Fine matches and probabilities of pair b from coarse matches (network pixels)."""
         mid, _ = self.regress(self.net.regress_mid, patch0, patch1, b, coarse, chunk)
         return self.regress(self.net.regress_fine, patch0, patch1, b, mid, chunk)
 
-    def regress(self, regressor: nn.Module, patch0: list[Tensor], patch1: list[Tensor], b: int, matches: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
-        return regress_matches(regressor, patch0, patch1, self.net.patch_strides, b, matches, self.net.psize, chunk,
-                               use_checkpoint=self.checkpoint_regressors)  # fmt: skip
+    def regress(
+        self, regressor: nn.Module, patch0: list[Tensor], patch1: list[Tensor], b: int, matches: Tensor, chunk: int
+    ) -> tuple[Tensor, Tensor]:
+        return regress_matches(
+            regressor,
+            patch0,
+            patch1,
+            self.net.patch_strides,
+            b,
+            matches,
+            self.net.psize,
+            chunk,
+            use_checkpoint=self.checkpoint_regressors,
+        )
 
     # --- training -----------------------------------------------------------------------------
     def compute_losses(self, batch: dict) -> dict[str, Tensor]:
@@ -112,14 +125,20 @@ class Patch2Pix(MatchingModule):
             levels0, levels1 = self.net.features(images0), self.net.features(images1)
             proposals = coarse_proposals(self.net, levels0, levels1, 0.0)
         patch0, patch1 = self.net.patch_features(levels0), self.net.patch_features(levels1)
-        anchors = [expand_to_anchors(sample_proposals(coarse, self.proposals), self.anchor_shift) for coarse, _ in proposals]
+        anchors = [
+            expand_to_anchors(sample_proposals(coarse, self.proposals), self.anchor_shift) for coarse, _ in proposals
+        ]
         mid = [self.regress(self.net.regress_mid, patch0, patch1, b, a, self.regr_batch) for b, a in enumerate(anchors)]
-        fine = [self.regress(self.net.regress_fine, patch0, patch1, b, m, self.regr_batch) for b, (m, _) in enumerate(mid)]
+        fine = [
+            self.regress(self.net.regress_fine, patch0, patch1, b, m, self.regr_batch) for b, (m, _) in enumerate(mid)
+        ]
         fundamentals = [
             fundamental_from_pose(intrinsics_to_resized(K0, scale0), intrinsics_to_resized(K1, scale1), T)
             for K0, K1, T in zip(batch["K0"], batch["K1"], batch["T_0to1"])
         ]
-        return self.loss(anchors, [m for m, _ in mid], [f for f, _ in fine], [p for _, p in mid], [p for _, p in fine], fundamentals)
+        return self.loss(
+            anchors, [m for m, _ in mid], [f for f, _ in fine], [p for _, p in mid], [p for _, p in fine], fundamentals
+        )
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
         losses = self.compute_losses(batch)

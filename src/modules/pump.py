@@ -11,17 +11,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from src.geometry.scaling import to_original
-from src.losses.deepmatching import DeepMatchingLoss
-from src.losses.pixel_ap import NeighbourSampler, PixelAPLoss
-from src.matches import Matches
-from src.models.convmixer import ConvMixer
-from src.models.pump.images import max_side_shape, scaling
-from src.models.pump.matcher import apply_affine
-from src.models.pump.modes import MODES, make_matcher
-from src.models.pump.output import save_corres
-from src.models.pump.post_filter import densify, filter_corres
-from src.modules.base import MatchingModule
+from corrlab.geometry.scaling import to_original
+from corrlab.losses.deepmatching import DeepMatchingLoss
+from corrlab.losses.pixel_ap import NeighbourSampler, PixelAPLoss
+from corrlab.matches import Matches
+from corrlab.models.convmixer import ConvMixer
+from corrlab.models.pump.images import max_side_shape, scaling
+from corrlab.models.pump.matcher import apply_affine
+from corrlab.models.pump.modes import MODES, make_matcher
+from corrlab.models.pump.output import save_corres
+from corrlab.models.pump.post_filter import densify, filter_corres
+from corrlab.modules.base import MatchingModule
+
 
 class PUMP(MatchingModule):
     """Config groups (conf/model/pump.yaml holds the paper's values):
@@ -66,14 +67,20 @@ class PUMP(MatchingModule):
         """The released PUMP.pt / PUMP-stytrf.pt: a plain ConvMixer state_dict, loaded strictly."""
         state = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(state, dict) and "state_dict" in state:
-            raise ValueError(f"{path} looks like a Lightning checkpoint: evaluate it with ckpt_path= instead of weights=")
+            raise ValueError(
+                f"{path} looks like a Lightning checkpoint: evaluate it with ckpt_path= instead of weights="
+            )
         self.net.load_state_dict(state, strict=True)
 
     # --- training -------------------------------------------------------------------------
     def compute_losses(self, batch: dict) -> dict[str, Tensor]:
         desc0, desc1 = self.net(batch["image0"]), self.net(batch["image1"])
         H = batch.get("H_0to1")
-        supervised = torch.isfinite(H).flatten(1).all(1) if H is not None else torch.zeros(len(desc0), dtype=torch.bool, device=desc0.device)
+        supervised = (
+            torch.isfinite(H).flatten(1).all(1)
+            if H is not None
+            else torch.zeros(len(desc0), dtype=torch.bool, device=desc0.device)
+        )
         ap = self.ap_loss(desc0[supervised], desc1[supervised], H[supervised]) if supervised.any() else desc0.sum() * 0
         dm = self.dm_loss(desc0[~supervised], desc1[~supervised]) if (~supervised).any() else desc0.sum() * 0
         total = self.ap_weight * ap + self.dm_weight * dm
@@ -105,7 +112,12 @@ class PUMP(MatchingModule):
         parts, warps, certainties = [], [], []
         for b in range(images0.shape[0]):
             corres = self.match_pair(images0[b], images1[b])
-            matches = Matches(corres[:, 0:2], corres[:, 2:4], corres[:, 4], torch.full((len(corres),), b, dtype=torch.long, device=corres.device))
+            matches = Matches(
+                corres[:, 0:2],
+                corres[:, 2:4],
+                corres[:, 4],
+                torch.full((len(corres),), b, dtype=torch.long, device=corres.device),
+            )
             matches.extras["scale_rot_code"] = corres[:, 5]
             parts.append(matches)
             if self.post["densify"]:
@@ -142,5 +154,7 @@ class PUMP(MatchingModule):
             ys, xs = np.mgrid[0:height, 0:width]
             rows = np.concatenate([np.stack([xs, ys], -1).reshape(-1, 2), dense.reshape(-1, 2)], 1)
         else:
-            rows = torch.cat([kpts0, kpts1, pair.scores.double().cpu()[:, None], codes.double().cpu()[:, None]], 1).numpy()
+            rows = torch.cat(
+                [kpts0, kpts1, pair.scores.double().cpu()[:, None], codes.double().cpu()[:, None]], 1
+            ).numpy()
         return save_corres(path, rows)

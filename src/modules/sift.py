@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import torch
 
-from src.matches import Matches
-from src.modules.base import MatchingModule
+from corrlab.matches import Matches
+from corrlab.modules.base import MatchingModule
 
 
 class SIFTMatcher(MatchingModule):
@@ -16,7 +16,9 @@ class SIFTMatcher(MatchingModule):
 
     requires_weights = False
 
-    def __init__(self, max_keypoints: int = 0, ratio: float = 0.8, mutual: bool = True, contrast_threshold: float = 0.04) -> None:
+    def __init__(
+        self, max_keypoints: int = 0, ratio: float = 0.8, mutual: bool = True, contrast_threshold: float = 0.04
+    ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.max_keypoints = max_keypoints

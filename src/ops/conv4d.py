@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from src.ops.ops4d_backend import compiled_ops4d
+from corrlab.ops.ops4d_backend import compiled_ops4d
 
 
 def conv4d_torch(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -78,7 +78,9 @@ class Conv4d(nn.Module):
 
 def _check(x: Tensor, weight: Tensor) -> None:
     if x.ndim != 6 or weight.ndim != 6:
-        raise ValueError(f"conv4d expects input (B, C, I, J, K, L) and weight (Co, Ci, S, S, S, S), got {tuple(x.shape)}, {tuple(weight.shape)}")
+        raise ValueError(
+            f"conv4d expects input (B, C, I, J, K, L) and weight (Co, Ci, S, S, S, S), got {tuple(x.shape)}, {tuple(weight.shape)}"
+        )
     s = weight.shape[2]
     if weight.shape[1] != x.shape[1] or s % 2 != 1 or any(d != s for d in weight.shape[3:]):
         raise ValueError(f"conv4d: weight {tuple(weight.shape)} must be (Co, {x.shape[1]}, S, S, S, S) with S odd")

@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from src.ops.extension import forced_backend
-from src.ops.maxpool4d import maxpool4d
-from src.ops.ops4d_backend import compiled_ops4d
+from corrlab.ops.extension import forced_backend
+from corrlab.ops.maxpool4d import maxpool4d
+from corrlab.ops.ops4d_backend import compiled_ops4d
 
 BLOCK_BYTES = 64 * 2**20  # full-resolution correlation held at once by pooled_correlation4d
 

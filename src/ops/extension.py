@@ -8,7 +8,11 @@ built); otherwise tensors on a GPU use `cuda`, CPU tensors use `cpp`, and either
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import sys
+import time
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +22,9 @@ import torch
 
 CSRC = Path(__file__).resolve().parent / "csrc"
 BACKENDS = ("torch", "cpp", "cuda")
+CFLAGS = ("-O3", "-fopenmp", "-ffp-contract=off")  # no fused multiply-add: bit-equal to the torch references
+CUDA_CFLAGS = ("-O3", "--fmad=false")
+log = logging.getLogger(__name__)
 
 
 class ExtensionUnavailableError(RuntimeError):
@@ -41,19 +48,40 @@ def load_extension(name: str, sources: tuple[str, ...], cuda: bool) -> ModuleTyp
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:
         raise ExtensionUnavailableError(f"sources of extension '{name}' not found: {missing}")
-    target = build_dir() / name
+    target = build_dir() / f"{name}-{sources_hash(paths, cuda)}"
+    first_build = not any(target.glob("*.so"))
+    if first_build:
+        message = (
+            f"corrlab: compiling the {'CUDA' if cuda else 'C++'} extension '{name}' ({', '.join(sources)}) into {target}; "
+            "this happens once per source version and takes about 1-3 minutes"
+        )
+        log.info(message)
+        print(message, file=sys.stderr, flush=True)
     target.mkdir(parents=True, exist_ok=True)
-    flags = ["-O3", "-fopenmp", "-ffp-contract=off"]  # no fused multiply-add: bit-equal to the torch references
-    return load(
+    start = time.perf_counter()
+    module = load(
         name=name,
         sources=paths,
-        extra_cflags=flags,
+        extra_cflags=list(CFLAGS),
         extra_ldflags=["-fopenmp"],
-        extra_cuda_cflags=["-O3", "--fmad=false"] if cuda else None,
+        extra_cuda_cflags=list(CUDA_CFLAGS) if cuda else None,
         with_cuda=cuda,
         build_directory=str(target),
         verbose=False,
     )
+    if first_build:
+        print(f"corrlab: extension '{name}' built in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    return module
+
+
+def sources_hash(paths: list[str], cuda: bool) -> str:
+    """A short hash of the sources and flags: checkouts with different sources never share a build folder."""
+    digest = hashlib.sha256(repr((CFLAGS, CUDA_CFLAGS if cuda else None)).encode())
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    for header in sorted(CSRC.glob("*.h")):  # headers are included by the sources
+        digest.update(header.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def forced_backend() -> str | None:
@@ -72,10 +100,15 @@ def compiled_or_none(name: str, sources: tuple[str, ...], cuda: bool, forced: bo
         return load_extension(name, sources, cuda)
     except Exception as error:  # compiler missing, build error, CUDA toolkit absent ...
         if forced:
-            raise ExtensionUnavailableError(f"CORRLAB_OPS forced extension '{name}' but it failed to build: {error}") from error
+            raise ExtensionUnavailableError(
+                f"CORRLAB_OPS forced extension '{name}' but it failed to build: {error}"
+            ) from error
         if name not in _warned:
             _warned.add(name)
-            warnings.warn(f"corrlab: extension '{name}' unavailable ({type(error).__name__}: {error}); using the PyTorch reference", stacklevel=3)
+            warnings.warn(
+                f"corrlab: extension '{name}' unavailable ({type(error).__name__}: {error}); using the PyTorch reference",
+                stacklevel=3,
+            )
         return None
 
 

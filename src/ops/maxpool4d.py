@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from src.ops.ops4d_backend import compiled_ops4d
+from corrlab.ops.ops4d_backend import compiled_ops4d
 
 
 def maxpool4d_torch(corr: Tensor, k: int) -> tuple[Tensor, Tensor]:

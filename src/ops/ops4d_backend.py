@@ -7,7 +7,7 @@ from types import ModuleType
 
 import torch
 
-from src.ops.extension import compiled_or_none, forced_backend, select_backend
+from corrlab.ops.extension import compiled_or_none, forced_backend, select_backend
 
 CPU_SOURCES = ("ops4d_cpu_bind.cpp", "correlation4d_cpu.cpp", "maxpool4d_cpu.cpp", "conv4d_cpu.cpp")
 CUDA_SOURCES = ("ops4d_cuda_bind.cpp", "correlation4d_cuda.cu", "maxpool4d_cuda.cu", "conv4d_cuda.cu")

@@ -13,8 +13,8 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-from src.ops import pyramid_reference as reference
-from src.ops.extension import compiled_or_none, forced_backend, select_backend
+from corrlab.ops import pyramid_reference as reference
+from corrlab.ops.extension import compiled_or_none, forced_backend, select_backend
 
 SOURCES = {"cpp": ("pyramid_cpu.cpp",), "cuda": ("pyramid_cuda.cu",)}
 
@@ -24,7 +24,9 @@ def backend_module(device: torch.device) -> ModuleType | None:
     backend = select_backend(device)
     if backend == "torch":
         return None
-    return compiled_or_none(f"corrlab_pyramid_{backend}", SOURCES[backend], cuda=backend == "cuda", forced=forced_backend() is not None)
+    return compiled_or_none(
+        f"corrlab_pyramid_{backend}", SOURCES[backend], cuda=backend == "cuda", forced=forced_backend() is not None
+    )
 
 
 def _contiguous_weights(weights: Tensor | None, like: Tensor) -> Tensor | None:
@@ -57,12 +59,19 @@ class _Aggregate(torch.autograd.Function):
         if module is None:
             grad = reference.aggregate_transpose_reference(grad_upper, ctx.level, ctx.weights)
         else:
-            grad = module.aggregate_transpose(grad_upper.contiguous(), _contiguous_weights(ctx.weights, grad_upper), ctx.level)
+            grad = module.aggregate_transpose(
+                grad_upper.contiguous(), _contiguous_weights(ctx.weights, grad_upper), ctx.level
+            )
         return grad, None, None
 
 
 def pyramid_level(
-    lower: Tensor, level: int, weights: Tensor | None = None, border_norm: float = 0.9, eps: float = 1e-8, power: float | None = None
+    lower: Tensor,
+    level: int,
+    weights: Tensor | None = None,
+    border_norm: float = 0.9,
+    eps: float = 1e-8,
+    power: float | None = None,
 ) -> tuple[Tensor, Tensor]:
     """One DeepMatching level: 3x3/2 max-pool of every map of `lower` (B, H1, W1, H2, W2), optional
     rectification clamp(0)^power, weighted aggregation of the 4 children, border normalisation.

@@ -37,7 +37,9 @@ def role_offset(level: int, d: int) -> int:
     return gap if d else -gap
 
 
-def cell_ranges(level: int, d: int, n_parent: int, n_child: int, first: int = 0, count: int | None = None) -> tuple[slice, slice]:
+def cell_ranges(
+    level: int, d: int, n_parent: int, n_child: int, first: int = 0, count: int | None = None
+) -> tuple[slice, slice]:
     """(parent slice, child slice) along one cell axis pairing every parent with its child of role d,
     restricted to children [first, first + count) and expressed in chunk-local child indices."""
     count = n_child - first if count is None else count
@@ -54,8 +56,16 @@ def map_ranges(d: int, n: int) -> tuple[slice, slice]:
     return (slice(1, n), slice(0, n - 1)) if d == 0 else (slice(0, n - 1), slice(1, n))
 
 
-def role_indices(level: int, dy: int, dx: int, parents: tuple[int, int], children: tuple[int, int], maps: tuple[int, int],
-                 first_row: int = 0, rows: int | None = None) -> tuple[tuple, tuple]:
+def role_indices(
+    level: int,
+    dy: int,
+    dx: int,
+    parents: tuple[int, int],
+    children: tuple[int, int],
+    maps: tuple[int, int],
+    first_row: int = 0,
+    rows: int | None = None,
+) -> tuple[tuple, tuple]:
     """(upper index, child index) into (B, cells, cells, PH, PW) volumes pairing every parent with its
     child of role (dy, dx), pooled map pixels shifted towards the child's quadrant; child rows are
     [first_row, first_row + rows) of the full grid, in chunk-local indices."""
@@ -63,7 +73,13 @@ def role_indices(level: int, dy: int, dx: int, parents: tuple[int, int], childre
     parent_cols, child_cols = cell_ranges(level, dx, parents[1], children[1])
     upper_y, child_y = map_ranges(dy, maps[0])
     upper_x, child_x = map_ranges(dx, maps[1])
-    return (slice(None), parent_rows, parent_cols, upper_y, upper_x), (slice(None), child_rows, child_cols, child_y, child_x)
+    return (slice(None), parent_rows, parent_cols, upper_y, upper_x), (
+        slice(None),
+        child_rows,
+        child_cols,
+        child_y,
+        child_x,
+    )
 
 
 def max_pool(volume: Tensor) -> Tensor:
@@ -73,7 +89,9 @@ def max_pool(volume: Tensor) -> Tensor:
     return pooled.view(*volume.shape[:-2], *pooled.shape[-2:])
 
 
-def aggregate_reference(upper: Tensor, pooled: Tensor, level: int, weights: Tensor | None = None, first_row: int = 0) -> Tensor:
+def aggregate_reference(
+    upper: Tensor, pooled: Tensor, level: int, weights: Tensor | None = None, first_row: int = 0
+) -> Tensor:
     """Add into `upper` (B, UH1, UW1, PH, PW) the weighted, shifted children taken from `pooled`,
     which holds child rows [first_row, first_row + pooled.shape[1]) of the full child grid.
     `weights` (H1, W1) covers the full child grid (None = all ones).  Returns `upper`."""
@@ -105,7 +123,13 @@ def aggregate_transpose_reference(grad_upper: Tensor, level: int, weights: Tenso
 
 
 def border_norms(
-    level: int, h1: int, w1: int, weights: Tensor | None, border_norm: float, eps: float, device: torch.device | None = None
+    level: int,
+    h1: int,
+    w1: int,
+    weights: Tensor | None,
+    border_norm: float,
+    eps: float,
+    device: torch.device | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Per-parent normalisers (UH1, UW1, 3, 3) for the first / inner / last rows and columns of the
     maps, and the parents' new weights (UH1, UW1) = eps + sum of their children's weights.
@@ -173,11 +197,15 @@ def block_max_reference(volume: Tensor, block: int) -> tuple[Tensor, Tensor]:
     """Max over all maps and each block x block tile of a (N, H2, W2) stack: values and flat indices
     n * H2 * W2 + y * W2 + x of (H2 // block, W2 // block); ties go to the first in (n, y, x) order."""
     n, h2, w2 = volume.shape
-    values, indices = F.max_pool3d(volume[None, None], kernel_size=(n, block, block), stride=(1, block, block), return_indices=True)
+    values, indices = F.max_pool3d(
+        volume[None, None], kernel_size=(n, block, block), stride=(1, block, block), return_indices=True
+    )
     return values[0, 0, 0], indices[0, 0, 0]
 
 
-def merge_corres_reference(accu: Tensor, corres: Tensor, offset: int, inv_trf: Tensor, max_dist: float, step: int) -> Tensor:
+def merge_corres_reference(
+    accu: Tensor, corres: Tensor, offset: int, inv_trf: Tensor, max_dist: float, step: int
+) -> Tensor:
     """Multi-scale merge, in place on `accu` (OH, OW, 6): the bin centred at (step*i + step//2,
     step*j + step//2) of the reference image looks at the 3x3 cells of `corres` (IH, IW, 6, a grid of
     4-px cells of the scaled / rotated image) around its position mapped by `inv_trf` (2x3), and
@@ -191,7 +219,9 @@ def merge_corres_reference(accu: Tensor, corres: Tensor, offset: int, inv_trf: T
             xr = inv_trf[0, 0] * x + inv_trf[0, 1] * y + inv_trf[0, 2]
             yr = inv_trf[1, 0] * x + inv_trf[1, 1] * y + inv_trf[1, 2]
             xb, yb = int(0.5 + float(xr) / 4), int(0.5 + float(yr) / 4)
-            cells = [(v, u) for v in range(yb - 1, yb + 2) for u in range(xb - 1, xb + 2) if 0 <= v < ih and 0 <= u < iw]
+            cells = [
+                (v, u) for v in range(yb - 1, yb + 2) for u in range(xb - 1, xb + 2) if 0 <= v < ih and 0 <= u < iw
+            ]
             dists = [float((corres[v, u, offset] - x) ** 2 + (corres[v, u, offset + 1] - y) ** 2) for v, u in cells]
             best = min([float(np.float32(max_dist) * np.float32(max_dist))] + dists)
             for (v, u), d in zip(cells, dists):

@@ -8,10 +8,8 @@ from collections.abc import Callable
 import hydra
 from omegaconf import DictConfig
 
-from src.config.overrides import UnknownConfigKeyError, check_overrides
-from src.config.schema import PROJECT_ROOT, register_configs
-
-CONFIG_DIR = PROJECT_ROOT / "conf"
+from corrlab.config.overrides import UnknownConfigKeyError, check_overrides
+from corrlab.config.schema import CONFIG_DIR, register_configs
 
 
 def run(task: Callable[[DictConfig], object], config_name: str) -> None:
@@ -26,12 +24,12 @@ def run(task: Callable[[DictConfig], object], config_name: str) -> None:
 
 
 def train_main() -> None:
-    from src.pipeline.train import train_task
+    from corrlab.pipeline.train import train_task
 
     run(train_task, "train")
 
 
 def eval_main() -> None:
-    from src.pipeline.evaluate import evaluate
+    from corrlab.pipeline.evaluate import evaluate
 
     run(evaluate, "eval")

@@ -10,13 +10,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from src.modules.base import MatchingModule
-from src.pipeline.instantiate import instantiate, instantiate_collection
-from src.pipeline.run_files import write_config, write_json, write_jsonl
-from src.tracking.correctness import match_correctness
-from src.tracking.eval_logging import log_evaluation
-from src.tracking.figures import draw_matches, mma_curve, plot_mma_curves
-from src.tracking.run_end import close_loggers
+from corrlab.modules.base import MatchingModule
+from corrlab.pipeline.instantiate import instantiate, instantiate_collection
+from corrlab.pipeline.run_files import write_config, write_json, write_jsonl
+from corrlab.tracking.correctness import match_correctness
+from corrlab.tracking.eval_logging import log_evaluation
+from corrlab.tracking.figures import draw_matches, mma_curve, plot_mma_curves
+from corrlab.tracking.run_end import close_loggers
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,13 @@ def load_weights(module: MatchingModule, cfg: DictConfig) -> str:
 
 def progress_bar() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:.2f} pairs/s"), TimeElapsedColumn(), TimeRemainingColumn(),
-    )  # fmt: skip
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:.2f} pairs/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -89,11 +93,17 @@ def evaluate(cfg: DictConfig) -> dict:
             records += benchmark.update(batch, matches)
             if len(records) <= cfg.num_figures:
                 pair = matches.pair(0)
-                figures["matches"].append(draw_matches(
-                    batch["image0"][0], batch["image1"][0], pair.kpts0, pair.kpts1,
-                    figure_dir / f"{len(records) - 1:03d}_{batch['name'][0].replace('/', '_')}.png",
-                    correct=match_correctness(batch, 0, pair), title=batch["name"][0],
-                ))  # fmt: skip
+                figures["matches"].append(
+                    draw_matches(
+                        batch["image0"][0],
+                        batch["image1"][0],
+                        pair.kpts0,
+                        pair.kpts1,
+                        figure_dir / f"{len(records) - 1:03d}_{batch['name'][0].replace('/', '_')}.png",
+                        correct=match_correctness(batch, 0, pair),
+                        title=batch["name"][0],
+                    )
+                )
             elapsed = time.perf_counter() - start
             progress.update(task, advance=1, rate=len(records) / max(elapsed, 1e-9))
 

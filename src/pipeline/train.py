@@ -9,10 +9,10 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from src.pipeline.instantiate import instantiate, instantiate_collection
-from src.pipeline.run_files import write_config, write_json
-from src.tracking.run_end import close_loggers
-from src.training.speedups import compile_networks, enable_activation_checkpointing
+from corrlab.pipeline.instantiate import instantiate, instantiate_collection
+from corrlab.pipeline.run_files import write_config, write_json
+from corrlab.tracking.run_end import close_loggers
+from corrlab.training.speedups import compile_networks, enable_activation_checkpointing
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from src.geometry.epipolar import fundamental_from_pose, symmetric_epipolar_distance
-from src.geometry.homography import transfer_error
-from src.matches import Matches
+from corrlab.geometry.epipolar import fundamental_from_pose, symmetric_epipolar_distance
+from corrlab.geometry.homography import transfer_error
+from corrlab.matches import Matches
 
 
 def match_correctness(batch: dict, b: int, matches: Matches, threshold_px: float = 3.0) -> Tensor | None:

@@ -39,7 +39,9 @@ def draw_matches(
     fig, ax = plt.subplots(figsize=(canvas.shape[1] / 100, canvas.shape[0] / 100 + 0.4), dpi=100)
     ax.imshow(canvas)
     n = kpts0.shape[0]
-    keep = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:max_lines] if n > max_lines else torch.arange(n)
+    keep = (
+        torch.randperm(n, generator=torch.Generator().manual_seed(0))[:max_lines] if n > max_lines else torch.arange(n)
+    )
     p0, p1 = kpts0[keep].detach().cpu().numpy(), kpts1[keep].detach().cpu().numpy()
     colors = np.tile([[0.2, 0.4, 1.0]], (len(keep), 1))
     if correct is not None:

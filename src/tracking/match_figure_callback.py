@@ -9,9 +9,9 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from src.matches import Matches
-from src.tracking.correctness import match_correctness
-from src.tracking.figures import draw_matches
+from corrlab.matches import Matches
+from corrlab.tracking.correctness import match_correctness
+from corrlab.tracking.figures import draw_matches
 
 
 class MatchFigureCallback(L.Callback):
@@ -25,17 +25,27 @@ class MatchFigureCallback(L.Callback):
 
     @rank_zero_only
     def on_validation_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: dict, batch_idx: int, dataloader_idx: int = 0
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: dict,
+        batch_idx: int,
+        dataloader_idx: int = 0,
     ) -> None:
         if batch_idx != 0 or dataloader_idx != 0 or trainer.sanity_checking or not isinstance(outputs, Matches):
             return
         pair = outputs.pair(0)
         correct = match_correctness(batch, 0, pair, self.threshold_px)
         path = draw_matches(
-            batch["image0"][0], batch["image1"][0], pair.kpts0, pair.kpts1,
+            batch["image0"][0],
+            batch["image1"][0],
+            pair.kpts0,
+            pair.kpts1,
             self.dirpath / f"val_epoch{trainer.current_epoch:03d}.png",
-            correct=correct, title=f"{batch['name'][0]}  epoch {trainer.current_epoch}",
-        )  # fmt: skip
+            correct=correct,
+            title=f"{batch['name'][0]}  epoch {trainer.current_epoch}",
+        )
         shutil.copyfile(path, self.dirpath / "val_matches.png")
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):

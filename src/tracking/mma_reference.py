@@ -4,7 +4,7 @@ Reads the image-matching-toolbox / r2d2 caches (`<method>.npy`: [i_err, v_err, [
 n_matches per pair]] with i_err/v_err = {threshold px: sum over the i/v pairs of the per-pair MMA}) and corrlab's
 eval summary.json, and plots them on one figure:
 
-    python -m src.tracking.mma_reference --cache ../shared/data/reference_results/immatch_hpatches_cache \
+    python -m corrlab.tracking.mma_reference --cache ../shared/data/reference_results/immatch_hpatches_cache \
         --methods Patch2Pix.im1024.m0.5 NCNet.im1024.m0.9 --ours "Patch2Pix (corrlab)=outputs/.../summary.json" \
         --group all --out mma_hpatches.png
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from src.tracking.figures import mma_curve, plot_mma_curves
+from corrlab.tracking.figures import mma_curve, plot_mma_curves
 
 GROUPS = ("all", "i", "v")
 

@@ -18,7 +18,7 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 from visdom import Visdom
 
-from src.tracking.visdom_sender import Point, TimeoutVisdom, VisdomSender
+from corrlab.tracking.visdom_sender import Point, TimeoutVisdom, VisdomSender
 
 STAGES = ("train", "val", "test")
 
@@ -106,10 +106,14 @@ class VisdomLogger(Logger):
         """The delivery thread, started on first use (so only rank zero ever starts one)."""
         if self._sender is None:
             self._sender = VisdomSender(
-                connect=self._connect, env=self.env, max_points=self.max_buffered_points,
-                retry_initial_s=self.retry_initial_s, retry_max_s=self.retry_max_s,
-                persist_every_s=self.persist_every_s, describe=f"Visdom server {self.server}:{self.port}",
-            )  # fmt: skip
+                connect=self._connect,
+                env=self.env,
+                max_points=self.max_buffered_points,
+                retry_initial_s=self.retry_initial_s,
+                retry_max_s=self.retry_max_s,
+                persist_every_s=self.persist_every_s,
+                describe=f"Visdom server {self.server}:{self.port}",
+            )
         return self._sender
 
     @property
@@ -119,9 +123,14 @@ class VisdomLogger(Logger):
     def _connect(self) -> Visdom:
         logging.getLogger("visdom").setLevel(logging.ERROR)  # the client logs a warning per new session
         return TimeoutVisdom(
-            server=self.server, port=self.port, base_url=self.base_url, env=self.env,
-            raise_exceptions=True, use_incoming_socket=False, timeout_s=self.request_timeout_s,
-        )  # fmt: skip
+            server=self.server,
+            port=self.port,
+            base_url=self.base_url,
+            env=self.env,
+            raise_exceptions=True,
+            use_incoming_socket=False,
+            timeout_s=self.request_timeout_s,
+        )
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -131,7 +140,9 @@ class VisdomLogger(Logger):
                 continue
             value = float(value)
             win, trace = window_and_trace(key)
-            points.append(Point(win, trace, float(step if step is not None else 0), value if math.isfinite(value) else math.nan))
+            points.append(
+                Point(win, trace, float(step if step is not None else 0), value if math.isfinite(value) else math.nan)
+            )
             opts[win] = {"title": win, "xlabel": "step", "showlegend": True}
         if points:
             self.sender.add_points(points, opts)
@@ -155,7 +166,10 @@ class VisdomLogger(Logger):
             array = read_rgb(image)
             caption = f"{win}  step {step}" if step is not None else win
             self.sender.set_pane(
-                win, lambda client, a=array, w=win, c=caption: client.image(a, win=w, env=env, opts={"title": w, "caption": c})
+                win,
+                lambda client, a=array, w=win, c=caption: client.image(
+                    a, win=w, env=env, opts={"title": w, "caption": c}
+                ),
             )
 
     @rank_zero_only

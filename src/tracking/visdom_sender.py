@@ -135,8 +135,10 @@ class VisdomSender:
         if not delivered:
             log.warning(
                 "%s: %d points and %d panes could not be delivered before the end of the run",
-                self.describe, len(self._points), len(self._panes),
-            )  # fmt: skip
+                self.describe,
+                len(self._points),
+                len(self._panes),
+            )
         return delivered
 
     # --- the delivery thread --------------------------------------------------------------------
@@ -154,7 +156,13 @@ class VisdomSender:
             try:
                 unsent_points, unsent_panes = self._deliver(points, panes)
             except Exception as error:  # noqa: BLE001 - e.g. a client that cannot be built from the config
-                log.error("%s: delivery failed (%s: %s); %d points dropped", self.describe, type(error).__name__, error, len(points))
+                log.error(
+                    "%s: delivery failed (%s: %s); %d points dropped",
+                    self.describe,
+                    type(error).__name__,
+                    error,
+                    len(points),
+                )
                 unsent_points, unsent_panes = [], {}
             with self._cond:
                 self._busy = False
@@ -187,7 +195,9 @@ class VisdomSender:
             while pending:
                 (win, trace), group = pending[0]
                 xs, ys = np.array([p.x for p in group]), np.array([p.y for p in group])
-                self._attempt(lambda: client.line(Y=ys, X=xs, win=win, env=self.env, name=trace, update="append"), trace)
+                self._attempt(
+                    lambda: client.line(Y=ys, X=xs, win=win, env=self.env, name=trace, update="append"), trace
+                )
                 pending.pop(0)
                 self.sent_points += len(group)
                 if win not in self._titled:
@@ -199,7 +209,9 @@ class VisdomSender:
                 self._drawn[win] = panes.pop(win)
             if reconnecting:
                 self._connected = True
-                log.info("%s reachable again; sent %d buffered points (%d dropped)", self.describe, len(points), self.dropped)
+                log.info(
+                    "%s reachable again; sent %d buffered points (%d dropped)", self.describe, len(points), self.dropped
+                )
             self._dirty = True
             self._persist(force=False)
         except CONNECTION_ERRORS as error:
@@ -229,8 +241,12 @@ class VisdomSender:
             self.outages += 1
             log.warning(
                 "%s unreachable (%s); training continues, buffering up to %d points and retrying with backoff from %g s to %g s",
-                self.describe, error, self.max_points, self.retry_initial_s, self.retry_max_s,
-            )  # fmt: skip
+                self.describe,
+                error,
+                self.max_points,
+                self.retry_initial_s,
+                self.retry_max_s,
+            )
         self._connected = False
         self._retry_at = time.monotonic() + self._backoff_s
         self._backoff_s = min(self._backoff_s * 2, self.retry_max_s)

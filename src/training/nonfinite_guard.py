@@ -9,7 +9,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from src.pipeline.run_files import write_json
+from corrlab.pipeline.run_files import write_json
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,9 @@ class NonFiniteGuard(L.Callback):
         self._names: list[str] = []
         self._losses: list[torch.Tensor] = []
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if isinstance(batch, dict) and "name" in batch:
             self._names += list(batch["name"])
 
@@ -71,17 +73,31 @@ class NonFiniteGuard(L.Callback):
 
     def _dump(self, trainer: L.Trainer, pl_module: L.LightningModule, bad_grads: bool, params: list) -> None:
         names = {id(p): n for n, p in pl_module.named_parameters()}
-        components = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/") and k != "train/skipped_steps"}
+        components = {
+            k: float(v)
+            for k, v in trainer.callback_metrics.items()
+            if k.startswith("train/") and k != "train/skipped_steps"
+        }
         path = self.dirpath / f"step{trainer.global_step:07d}_rank{trainer.global_rank}.json"
-        write_json(path, {
-            "global_step": trainer.global_step,
-            "epoch": trainer.current_epoch,
-            "pairs": self._names,
-            "loss": [float(v) for v in self._losses],
-            "loss_components": components,
-            "nonfinite_gradients": [names.get(id(p), "?") for p in params if not bool(p.grad.isfinite().all())] if bad_grads else [],
-        })  # fmt: skip
-        log.warning("non-finite loss or gradient at step %d: step skipped (%d so far), see %s", trainer.global_step, self.skipped, path)
+        write_json(
+            path,
+            {
+                "global_step": trainer.global_step,
+                "epoch": trainer.current_epoch,
+                "pairs": self._names,
+                "loss": [float(v) for v in self._losses],
+                "loss_components": components,
+                "nonfinite_gradients": [names.get(id(p), "?") for p in params if not bool(p.grad.isfinite().all())]
+                if bad_grads
+                else [],
+            },
+        )
+        log.warning(
+            "non-finite loss or gradient at step %d: step skipped (%d so far), see %s",
+            trainer.global_step,
+            self.skipped,
+            path,
+        )
 
     def state_dict(self) -> dict[str, int]:
         return {"skipped": self.skipped, "consecutive": self.consecutive}

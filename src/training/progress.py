@@ -42,7 +42,9 @@ class ThroughputProgressBar(RichProgressBar):
         if task_id is not None and isinstance(batch, dict) and "name" in batch:
             self.pairs_per_batch[task_id] = len(batch["name"]) * trainer.world_size
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         self._record(self.train_progress_bar_id, batch, trainer)
         super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
 

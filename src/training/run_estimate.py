@@ -54,7 +54,9 @@ class RunEstimate(L.Callback):
         self._pairs = 0
         self._done = False
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if self._done:
             return
         self._pairs = len(batch["name"]) if isinstance(batch, dict) and "name" in batch else 0
@@ -64,7 +66,9 @@ class RunEstimate(L.Callback):
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
         self._finish(pl_module)
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         self._finish(pl_module)
 
     def _finish(self, pl_module: L.LightningModule) -> None:

@@ -11,7 +11,7 @@ from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
     checkpoint_wrapper,
 )
 
-from src.benchmarks.base import Benchmark
+from corrlab.benchmarks.base import Benchmark
 
 
 class ActivationCheckpointingUnavailable(ValueError):

@@ -13,9 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from src.datamodules.eth3d_index import scene_folder
-from src.datamodules.image_io import read_image_array
-from src.datamodules.synthetic import skimage_photo_dir
+from corrlab.datamodules.eth3d_index import scene_folder
+from corrlab.datamodules.image_io import read_image_array
+from corrlab.datamodules.synthetic import skimage_photo_dir
 
 SIZE = (240, 320)  # (h, w) of every frame
 FIXTURE_SCENES = {"lakeside": "astronaut.png", "delivery_area": "chelsea.png"}
@@ -27,8 +27,13 @@ def frame_homography(frame: int) -> np.ndarray:
     """Photo pixel -> frame pixel: a drift of (3, 1.5) px per frame with a slight zoom and rotation."""
     angle = np.deg2rad(0.3 * frame)
     scale = 1.0 + 0.004 * frame
-    return np.array([[scale * np.cos(angle), -scale * np.sin(angle), 20 - 3.0 * frame],
-                     [scale * np.sin(angle), scale * np.cos(angle), 10 - 1.5 * frame], [0, 0, 1]])  # fmt: skip
+    return np.array(
+        [
+            [scale * np.cos(angle), -scale * np.sin(angle), 20 - 3.0 * frame],
+            [scale * np.sin(angle), scale * np.cos(angle), 10 - 1.5 * frame],
+            [0, 0, 1],
+        ]
+    )
 
 
 def frame_path(scene: str, frame: int) -> str:
@@ -52,9 +57,14 @@ def pair_entry(scene: str, source: int, target: int, rng: np.random.Generator) -
     duplicate_src = cv2.perspectiveTransform(duplicate_tgt[None], np.linalg.inv(H))[0]
     src = np.concatenate([src, duplicate_src, [[5.0, 5.0]]])
     tgt = np.concatenate([tgt, duplicate_tgt, [[w + 40.0, 10.0]]])
-    return {"source_image": frame_path(scene, source), "target_image": frame_path(scene, target),
-            "Xs": src[:, 0].astype(np.float32), "Ys": src[:, 1].astype(np.float32),
-            "Xt": tgt[:, 0].astype(np.float32), "Yt": tgt[:, 1].astype(np.float32)}  # fmt: skip
+    return {
+        "source_image": frame_path(scene, source),
+        "target_image": frame_path(scene, target),
+        "Xs": src[:, 0].astype(np.float32),
+        "Ys": src[:, 1].astype(np.float32),
+        "Xt": tgt[:, 0].astype(np.float32),
+        "Yt": tgt[:, 1].astype(np.float32),
+    }
 
 
 def write_eth3d(root: Path) -> Path:

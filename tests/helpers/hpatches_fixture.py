@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from src.datamodules.image_io import read_image_array
-from src.datamodules.synthetic import skimage_photo_dir
+from corrlab.datamodules.image_io import read_image_array
+from corrlab.datamodules.synthetic import skimage_photo_dir
 
 SEQUENCES = {"i_fixture": "coffee.png", "v_fixture": "astronaut.png", "v_artisans": "chelsea.png"}
 
@@ -17,7 +17,11 @@ def fixture_homography(k: int) -> np.ndarray:
     angle = np.deg2rad(4.0 * k)
     scale = 1.0 - 0.04 * k
     return np.array(
-        [[scale * np.cos(angle), -scale * np.sin(angle), 6.0 * k], [scale * np.sin(angle), scale * np.cos(angle), 3.0 * k], [2e-5 * k, 0.0, 1.0]]
+        [
+            [scale * np.cos(angle), -scale * np.sin(angle), 6.0 * k],
+            [scale * np.sin(angle), scale * np.cos(angle), 3.0 * k],
+            [2e-5 * k, 0.0, 1.0],
+        ]
     )
 
 

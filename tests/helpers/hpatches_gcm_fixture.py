@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from src.datamodules.hpatches_layout import LARGE_SEQUENCES
+from corrlab.datamodules.hpatches_layout import LARGE_SEQUENCES
 from tests.helpers.hpatches_fixture import write_hpatches
 
 

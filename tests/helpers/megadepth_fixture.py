@@ -17,8 +17,8 @@ import cv2
 import h5py
 import numpy as np
 
-from src.datamodules.image_io import read_image_array
-from src.datamodules.synthetic import skimage_photo_dir
+from corrlab.datamodules.image_io import read_image_array
+from corrlab.datamodules.synthetic import skimage_photo_dir
 
 CORNER_Z = 10.0  # a room corner: two textured walls meeting along the vertical line x = 0, z = 10
 TEXTURE_SCALE = 0.02  # world units per texture pixel
@@ -26,17 +26,37 @@ TEXTURE_SIZE = (600, 900)  # (h, w) of each wall's texture
 WALLS = (np.array([-5.0, 0.0, -2.0]), np.array([5.0, 0.0, -2.0]))  # each wall's direction away from the corner
 # per scene: (image size (h, w), yaw/pitch degrees, camera centre) of each image
 SCENES = {
-    "0001": [((240, 360), (0, 0), (0.0, 0.0, 0.0)), ((240, 360), (4, 1), (-0.8, 0.1, 0.3)), ((240, 320), (-3, 2), (0.6, -0.2, -0.4)),
-             ((360, 240), (2, -2), (0.3, 0.4, 0.2)), ((240, 360), (-6, 0), (1.2, 0.0, 0.5))],
-    "0015": [((240, 360), (0, 0), (0.0, 0.0, 0.0)), ((240, 360), (5, -1), (-1.0, 0.2, 0.2)), ((240, 360), (-4, 1), (0.9, -0.1, -0.3))],
+    "0001": [
+        ((240, 360), (0, 0), (0.0, 0.0, 0.0)),
+        ((240, 360), (4, 1), (-0.8, 0.1, 0.3)),
+        ((240, 320), (-3, 2), (0.6, -0.2, -0.4)),
+        ((360, 240), (2, -2), (0.3, 0.4, 0.2)),
+        ((240, 360), (-6, 0), (1.2, 0.0, 0.5)),
+    ],
+    "0015": [
+        ((240, 360), (0, 0), (0.0, 0.0, 0.0)),
+        ((240, 360), (5, -1), (-1.0, 0.2, 0.2)),
+        ((240, 360), (-4, 1), (0.9, -0.1, -0.3)),
+    ],
     "0024": [((240, 360), (0, 0), (0.0, 0.0, 0.0)), ((240, 360), (3, 2), (-0.5, -0.3, 0.1))],
-}  # fmt: skip
+}
 # overlap_matrix entries set by hand (symmetric); the rest is 0.  Scene 0001: pair (0, 4) has overlap 0.2.
 OVERLAPS = {
-    "0001": {(0, 1): 0.6, (0, 2): 0.4, (0, 3): 0.5, (0, 4): 0.2, (1, 2): 0.36, (1, 3): 0.7, (1, 4): 0.45, (2, 3): 0.9, (2, 4): 0.5, (3, 4): 0.3},
+    "0001": {
+        (0, 1): 0.6,
+        (0, 2): 0.4,
+        (0, 3): 0.5,
+        (0, 4): 0.2,
+        (1, 2): 0.36,
+        (1, 3): 0.7,
+        (1, 4): 0.45,
+        (2, 3): 0.9,
+        (2, 4): 0.5,
+        (3, 4): 0.3,
+    },
     "0015": {(0, 1): 0.5, (0, 2): 0.4, (1, 2): 0.3},
     "0024": {(0, 1): 0.8},
-}  # fmt: skip
+}
 PHOTOS = ("coffee.png", "astronaut.png")
 
 
@@ -47,7 +67,9 @@ def rotation(yaw_deg: float, pitch_deg: float) -> np.ndarray:
     return pitch @ yaw
 
 
-def camera(size: tuple[int, int], angles: tuple[float, float], centre: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+def camera(
+    size: tuple[int, int], angles: tuple[float, float], centre: tuple[float, float, float]
+) -> tuple[np.ndarray, np.ndarray]:
     """(K in COLMAP corner convention, 4x4 world-to-camera pose)."""
     h, w = size
     f = 0.9 * max(h, w)
@@ -66,7 +88,10 @@ def centre_convention(K: np.ndarray) -> np.ndarray:
 
 
 def textures() -> list[np.ndarray]:
-    return [cv2.resize(read_image_array(skimage_photo_dir() / p), TEXTURE_SIZE[::-1], interpolation=cv2.INTER_LINEAR) for p in PHOTOS]
+    return [
+        cv2.resize(read_image_array(skimage_photo_dir() / p), TEXTURE_SIZE[::-1], interpolation=cv2.INTER_LINEAR)
+        for p in PHOTOS
+    ]
 
 
 def wall_frame(wall: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -84,7 +109,9 @@ def wall_homography(K: np.ndarray, pose: np.ndarray, wall: int) -> np.ndarray:
     return centre_convention(K) @ np.column_stack([R @ a * TEXTURE_SCALE, R @ b * TEXTURE_SCALE, R @ origin + t])
 
 
-def render(K: np.ndarray, pose: np.ndarray, size: tuple[int, int], walls: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def render(
+    K: np.ndarray, pose: np.ndarray, size: tuple[int, int], walls: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
     """(RGB image, depth with 0 where no wall is seen): per pixel the nearest wall (the corner is concave)."""
     h, w = size
     xs, ys = np.meshgrid(np.arange(w), np.arange(h))
@@ -153,12 +180,17 @@ def write_scene(root: Path, scene: str, views: list, walls: list[np.ndarray]) ->
     """Images, depths and scene_info/<scene>.npz of one scene; returns the scene_info dict."""
     image_dir, depth_dir = scene_folders(root, scene)
     points = track_points()
-    info = {k: [] for k in ("image_paths", "depth_paths", "intrinsics", "poses", "points3D_id_to_2D", "points3D_id_to_ndepth")}
+    info = {
+        k: []
+        for k in ("image_paths", "depth_paths", "intrinsics", "poses", "points3D_id_to_2D", "points3D_id_to_ndepth")
+    }
     for number, (size, angles, centre) in enumerate(views):
         name = f"{scene}_{number:02d}"
         K, pose = camera(size, angles, centre)
         image, depth = render(K, pose, size, walls)
-        cv2.imwrite(str(image_dir / f"{name}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        cv2.imwrite(
+            str(image_dir / f"{name}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95]
+        )
         with h5py.File(depth_dir / f"{name}.h5", "w") as handle:
             handle.create_dataset("depth", data=depth, compression="gzip")
         to_2d, to_ndepth = observations(points, K, pose, size)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from src.modules.base import MatchingModule
+from corrlab.modules.base import MatchingModule
 
 
 class OracleTransfer(MatchingModule):

@@ -48,14 +48,22 @@ class ReferenceRegressor(nn.Module):
     def __init__(self, in_channels: int = 518) -> None:
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(in_channels, 512, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(512),
-            nn.Conv2d(512, 512, 3, stride=1, padding=1, bias=False), nn.BatchNorm2d(512),
-            nn.ReLU(), nn.MaxPool2d(8),
-        )  # fmt: skip
+            nn.Conv2d(in_channels, 512, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(512),
+            nn.Conv2d(512, 512, 3, stride=1, padding=1, bias=False),
+            nn.BatchNorm2d(512),
+            nn.ReLU(),
+            nn.MaxPool2d(8),
+        )
         self.fc = nn.Sequential(
-            nn.Linear(512, 512), nn.BatchNorm1d(512), nn.ReLU(), nn.Linear(512, 256), nn.BatchNorm1d(256), nn.ReLU(),
+            nn.Linear(512, 512),
+            nn.BatchNorm1d(512),
+            nn.ReLU(),
+            nn.Linear(512, 256),
+            nn.BatchNorm1d(256),
+            nn.ReLU(),
             nn.Linear(256, 5),
-        )  # fmt: skip
+        )
 
     def forward(self, f0: torch.Tensor, f1: torch.Tensor) -> torch.Tensor:
         return self.fc(self.conv(torch.cat([f0, f1], dim=1)).view(f0.shape[0], -1))
@@ -147,7 +155,15 @@ class ReferencePatch2Pix(nn.Module):
         out = torch.cat(outputs)
         offset = 16 * torch.tanh(F.relu(out[:, :4])) - 8
         refined = matches + offset
-        refined = torch.stack([refined[:, 0].clamp(0, w0), refined[:, 1].clamp(0, h0), refined[:, 2].clamp(0, w1), refined[:, 3].clamp(0, h1)], dim=1)
+        refined = torch.stack(
+            [
+                refined[:, 0].clamp(0, w0),
+                refined[:, 1].clamp(0, h0),
+                refined[:, 2].clamp(0, w1),
+                refined[:, 3].clamp(0, h1),
+            ],
+            dim=1,
+        )
         return refined, torch.sigmoid(out[:, 4])
 
     @torch.no_grad()
@@ -160,7 +176,13 @@ class ReferencePatch2Pix(nn.Module):
         keep = probability > io_thres
         if not keep.any():
             keep = torch.ones_like(keep)
-        return {"coarse": coarse[keep], "scores": scores[keep], "mid": mid[keep], "fine": fine[keep], "probability": probability[keep]}
+        return {
+            "coarse": coarse[keep],
+            "scores": scores[keep],
+            "mid": mid[keep],
+            "fine": fine[keep],
+            "probability": probability[keep],
+        }
 
 
 def mutual(corr: torch.Tensor) -> torch.Tensor:
@@ -172,7 +194,9 @@ def mutual(corr: torch.Tensor) -> torch.Tensor:
     return corr * (ratio_1 * ratio_0)
 
 
-def randomize_(model: ReferencePatch2Pix, image0: torch.Tensor, image1: torch.Tensor, seed: int = 0) -> ReferencePatch2Pix:
+def randomize_(
+    model: ReferencePatch2Pix, image0: torch.Tensor, image1: torch.Tensor, seed: int = 0
+) -> ReferencePatch2Pix:
     """Random weights that give non-degenerate matches on (image0, image1): a centre-heavy consensus filter, then
     every BatchNorm's running statistics set to those of this pair (so regressed offsets and probabilities spread)."""
     generator = torch.Generator().manual_seed(seed)
@@ -198,11 +222,28 @@ def official_checkpoint(model: ReferencePatch2Pix, path: Path) -> Path:
     if not hasattr(model, "regress_mid"):
         torch.save(model.state_dict(), path)
         return path
-    config = Namespace(conv_dims=[512, 512], conv_kers=[3, 3], conv_strs=[2, 1], fc_dims=[512, 256], feat_comb="pre",
-                       psize=[16, 16], pshift=8, panc=8, shared=False, feat_dim=259)  # fmt: skip
+    config = Namespace(
+        conv_dims=[512, 512],
+        conv_kers=[3, 3],
+        conv_strs=[2, 1],
+        fc_dims=[512, 256],
+        feat_comb="pre",
+        psize=[16, 16],
+        pshift=8,
+        panc=8,
+        shared=False,
+        feat_dim=259,
+    )
     torch.save(
-        {"last_epoch": 24, "best_vals": [np.float64(1.5), 0.0, np.float64(2.5), 0.0], "backbone": "ResNet34",
-         "feat_idx": [0, 1, 2, 3], "change_stride": True, "regressor_config": config, "state_dict": model.state_dict()},
+        {
+            "last_epoch": 24,
+            "best_vals": [np.float64(1.5), 0.0, np.float64(2.5), 0.0],
+            "backbone": "ResNet34",
+            "feat_idx": [0, 1, 2, 3],
+            "change_stride": True,
+            "regressor_config": config,
+            "state_dict": model.state_dict(),
+        },
         path,
-    )  # fmt: skip
+    )
     return path

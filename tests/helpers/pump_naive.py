@@ -94,7 +94,9 @@ def backward_level(level: int, upper: torch.Tensor, lower: torch.Tensor) -> torc
     return lower
 
 
-def naive_single_scale(cells: torch.Tensor, desc2: torch.Tensor, power: float = 1.5, min_shape: int = 5) -> torch.Tensor:
+def naive_single_scale(
+    cells: torch.Tensor, desc2: torch.Tensor, power: float = 1.5, min_shape: int = 5
+) -> torch.Tensor:
     """Reciprocal correspondences (N, 6) sorted by (y1, x1)."""
     c, h1, w1 = cells.shape
     _, h2, w2 = desc2.shape

@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from src.geometry.homography import warp_points
-from src.matches import Matches
-from src.modules.base import MatchingModule
+from corrlab.geometry.homography import warp_points
+from corrlab.matches import Matches
+from corrlab.modules.base import MatchingModule
 
 
 class TinyMatcher(MatchingModule):
@@ -16,7 +16,9 @@ class TinyMatcher(MatchingModule):
 
     def __init__(self, dim: int = 16, optimizer=None, scheduler=None) -> None:
         super().__init__(optimizer=optimizer, scheduler=scheduler)
-        self.net = nn.Sequential(nn.Conv2d(3, dim, 5, stride=2, padding=2), nn.ReLU(), nn.Conv2d(dim, dim, 3, stride=2, padding=1))
+        self.net = nn.Sequential(
+            nn.Conv2d(3, dim, 5, stride=2, padding=2), nn.ReLU(), nn.Conv2d(dim, dim, 3, stride=2, padding=1)
+        )
 
     def describe(self, image: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.net(image), dim=1)

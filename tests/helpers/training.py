@@ -11,11 +11,20 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from tests.conftest import compose_config, with_tiny_model
 
 TINY_RUN = [
-    "model=sift", "trainer=cpu", "logger=csv", "trainer.max_epochs=-1", "trainer.log_every_n_steps=1",
-    "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false", "~callbacks.progress_bar",
-    "~callbacks.model_summary", "data.num_train_pairs=8", "data.num_val_pairs=2", "data.batch_size=2",
+    "model=sift",
+    "trainer=cpu",
+    "logger=csv",
+    "trainer.max_epochs=-1",
+    "trainer.log_every_n_steps=1",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.enable_progress_bar=false",
+    "~callbacks.progress_bar",
+    "~callbacks.model_summary",
+    "data.num_train_pairs=8",
+    "data.num_val_pairs=2",
+    "data.batch_size=2",
     "data.image_size=[48,64]",
-]  # fmt: skip
+]
 
 
 def tiny_run_config(output_dir: Path, *overrides: str, callbacks: dict[str, Any] | None = None) -> DictConfig:
@@ -31,9 +40,14 @@ def tiny_run_config(output_dir: Path, *overrides: str, callbacks: dict[str, Any]
 def step_checkpoints(dirpath: Path) -> dict[str, Any]:
     """A ModelCheckpoint config that keeps a checkpoint after every optimizer step: step001.ckpt, ..."""
     return {
-        "_target_": "lightning.pytorch.callbacks.ModelCheckpoint", "dirpath": str(dirpath), "filename": "step{step:03d}",
-        "auto_insert_metric_name": False, "every_n_train_steps": 1, "save_top_k": -1, "monitor": None,
-    }  # fmt: skip
+        "_target_": "lightning.pytorch.callbacks.ModelCheckpoint",
+        "dirpath": str(dirpath),
+        "filename": "step{step:03d}",
+        "auto_insert_metric_name": False,
+        "every_n_train_steps": 1,
+        "save_top_k": -1,
+        "monitor": None,
+    }
 
 
 def csv_metric(output_dir: Path, key: str) -> dict[int, float]:

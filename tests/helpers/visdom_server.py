@@ -32,14 +32,28 @@ class VisdomServer:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 30.0) -> VisdomServer:
-        command = [sys.executable, "-c", START_SERVER, "-port", str(self.port), "--hostname", "127.0.0.1",
-                   "-bind_local", "-env_path", str(self.env_path), "-logging_level", "WARNING"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-c",
+            START_SERVER,
+            "-port",
+            str(self.port),
+            "--hostname",
+            "127.0.0.1",
+            "-bind_local",
+            "-env_path",
+            str(self.env_path),
+            "-logging_level",
+            "WARNING",
+        ]
         log = (self.env_path / "server.log").open("a")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"visdom server exited with {self.process.returncode}; see {self.env_path / 'server.log'}")
+                raise RuntimeError(
+                    f"visdom server exited with {self.process.returncode}; see {self.env_path / 'server.log'}"
+                )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return self

@@ -1,6 +1,6 @@
 """Dataset catalog: per dataset, the expected layout, where to get it, and a check of a user's folder."""
 
-from src.datamodules.catalog.registry import DatasetEntry, entries, get, names
-from src.datamodules.catalog.verify import Check, VerifyReport
+from corrlab.datamodules.catalog.registry import DatasetEntry, entries, get, names
+from corrlab.datamodules.catalog.verify import Check, VerifyReport
 
 __all__ = ["Check", "DatasetEntry", "VerifyReport", "entries", "get", "names"]

@@ -1,7 +1,7 @@
-"""python -m src.datamodules.catalog: the `corrlab-data` command."""
+"""python -m corrlab.datamodules.catalog: the `corrlab-data` command."""
 
 import sys
 
-from src.datamodules.catalog.cli import main
+from corrlab.datamodules.catalog.cli import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""`corrlab-data` (= python -m src.datamodules.catalog): list datasets, show how to get one, verify a folder."""
+"""`corrlab-data` (= python -m corrlab.datamodules.catalog): list datasets, show how to get one, verify a folder."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from src.datamodules.catalog.registry import entries, get
+from corrlab.config.schema import run_root
+from corrlab.datamodules.catalog.registry import entries, get
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[3] / "data"  # paths.data_dir's default
+DEFAULT_DATA_DIR = run_root() / "data"  # paths.data_dir's default
 
 
 def parser() -> argparse.ArgumentParser:
@@ -29,14 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             for entry in entries().values():
-                print(f"{entry.name:<12} {entry.title}\n{'':<12} default folder: {DEFAULT_DATA_DIR / entry.default_dir}")
+                print(
+                    f"{entry.name:<12} {entry.title}\n{'':<12} default folder: {DEFAULT_DATA_DIR / entry.default_dir}"
+                )
             return 0
         entry = get(args.name)
     except KeyError as error:
         print(f"error: {error.args[0]}", file=sys.stderr)
         return 2
     if args.command == "info":
-        print(f"{entry.name}: {entry.title}\nparts: {', '.join(entry.parts)}\n\nExpected layout:\n{entry.layout}\n\nHow to get it:\n{entry.how_to_get}")
+        print(
+            f"{entry.name}: {entry.title}\nparts: {', '.join(entry.parts)}\n\nExpected layout:\n{entry.layout}\n\nHow to get it:\n{entry.how_to_get}"
+        )
         return 0
     if args.part is not None and args.part not in entry.parts:
         print(f"error: {entry.name} has parts {', '.join(entry.parts)}, not '{args.part}'", file=sys.stderr)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from src.datamodules.catalog import entries as entries_package
-from src.datamodules.catalog.verify import VerifyReport
+from corrlab.datamodules.catalog import entries as entries_package
+from corrlab.datamodules.catalog.verify import VerifyReport
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,10 @@ class VerifyReport:
         for part in self.parts():
             lines.append(f"  [{part}] {'complete' if self.ok(part) else 'INCOMPLETE'}")
             for check in (c for c in self.checks if c.part == part):
-                lines.append(f"    {'ok     ' if check.ok else 'MISSING'} {check.what}" + (f": {check.detail}" if check.detail else ""))
+                lines.append(
+                    f"    {'ok     ' if check.ok else 'MISSING'} {check.what}"
+                    + (f": {check.detail}" if check.detail else "")
+                )
                 for path in check.missing:
                     lines.append(f"              - {path}")
                 if check.num_missing > len(check.missing):
@@ -60,7 +63,14 @@ def expect_files(root: Path, relatives: Iterable[str], part: str, what: str) -> 
     relatives = list(relatives)
     missing = [r for r in relatives if not (root / r).is_file()]
     detail = f"{len(relatives) - len(missing)} of {len(relatives)} present"
-    return Check(part, what, not missing and bool(relatives), detail if relatives else "nothing listed", missing[:MAX_LISTED], len(missing))
+    return Check(
+        part,
+        what,
+        not missing and bool(relatives),
+        detail if relatives else "nothing listed",
+        missing[:MAX_LISTED],
+        len(missing),
+    )
 
 
 def expect_glob(root: Path, pattern: str, part: str, minimum: int = 1, what: str | None = None) -> Check:

@@ -45,7 +45,9 @@ class ResNet34Stride8(nn.Module):
         other missing or unexpected key is an error."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"model.backbone.weights: no such file '{path}' (torchvision's resnet34 ImageNet .pth)")
+            raise FileNotFoundError(
+                f"model.backbone.weights: no such file '{path}' (torchvision's resnet34 ImageNet .pth)"
+            )
         state = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from src.ops.maxpool4d import window_offsets
+from corrlab.ops.maxpool4d import window_offsets
 
 
 def matches_both_ways(corr: Tensor, window: Tensor | None, pool: int, stride: int) -> tuple[Tensor, Tensor]:
@@ -70,6 +70,15 @@ def expand_to_anchors(matches: Tensor, shift: int) -> Tensor:
     image-1 point stays, then the same for the image-1 point (the reference's panc = 8 anchors)."""
     s = float(shift)
     offsets = matches.new_tensor(
-        [[-s, -s, 0, 0], [s, -s, 0, 0], [-s, s, 0, 0], [s, s, 0, 0], [0, 0, -s, -s], [0, 0, s, -s], [0, 0, -s, s], [0, 0, s, s]]
+        [
+            [-s, -s, 0, 0],
+            [s, -s, 0, 0],
+            [-s, s, 0, 0],
+            [s, s, 0, 0],
+            [0, 0, -s, -s],
+            [0, 0, s, -s],
+            [0, 0, -s, s],
+            [0, 0, s, s],
+        ]
     )
     return (matches[:, None, :] + offsets).reshape(-1, 4)

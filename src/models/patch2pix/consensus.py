@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from src.ops.conv4d import Conv4d
+from corrlab.ops.conv4d import Conv4d
 
 MUTUAL_EPS = 1e-5
 
@@ -29,10 +29,14 @@ def swap_images(corr: Tensor) -> Tensor:
 class NeighbourhoodConsensus(nn.Module):
     """Conv4d(1 -> c0) + ReLU, ..., Conv4d(-> 1) + ReLU; symmetric: net(x) + swap(net(swap(x)))."""
 
-    def __init__(self, kernel_sizes: Sequence[int] = (3, 3), channels: Sequence[int] = (16, 1), symmetric: bool = True) -> None:
+    def __init__(
+        self, kernel_sizes: Sequence[int] = (3, 3), channels: Sequence[int] = (16, 1), symmetric: bool = True
+    ) -> None:
         super().__init__()
         if len(kernel_sizes) != len(channels) or channels[-1] != 1:
-            raise ValueError(f"consensus: one kernel size per layer and a last layer of 1 channel, got {kernel_sizes}, {channels}")
+            raise ValueError(
+                f"consensus: one kernel size per layer and a last layer of 1 channel, got {kernel_sizes}, {channels}"
+            )
         layers: list[nn.Module] = []
         previous = 1
         for kernel, width in zip(kernel_sizes, channels):

@@ -24,7 +24,7 @@ def network_size(height: int, width: int, max_side: int | None, multiple: int = 
 
 def to_network_frame(images: Tensor, max_side: int | None, multiple: int = 16) -> tuple[Tensor, Tensor]:
     """Images (B, 3, H, W) in [0, 1] at the network size (bicubic with antialiasing, like the reference's PIL
-    bicubic) and the scale (sx, sy) = network / batch size, for src.geometry.scaling."""
+    bicubic) and the scale (sx, sy) = network / batch size, for corrlab.geometry.scaling."""
     height, width = images.shape[-2:]
     h, w = network_size(height, width, max_side, multiple)
     scale = torch.tensor([w / width, h / height], dtype=torch.float32, device=images.device)

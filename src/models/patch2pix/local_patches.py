@@ -23,7 +23,9 @@ def patch_indices(coords: Tensor, offsets: Tensor, stride: int, size: int) -> Te
     return torch.div(coords[:, None] + offsets, stride, rounding_mode="floor").clamp(0, size // stride - 1)
 
 
-def pixel_patches(levels: Sequence[Tensor], strides: Sequence[int], batch_index: int, points: Tensor, psize: int) -> Tensor:
+def pixel_patches(
+    levels: Sequence[Tensor], strides: Sequence[int], batch_index: int, points: Tensor, psize: int
+) -> Tensor:
     """(C, N, psize, psize) features around integer points (N, 2) = (x, y) of one image, L2-normalised over C.
 
     levels: feature maps (B, C_l, H / s_l, W / s_l) with strides s_l; level 0 fixes the image size (H, W).
@@ -45,7 +47,12 @@ def pixel_patches(levels: Sequence[Tensor], strides: Sequence[int], batch_index:
 
 
 def pair_patches(
-    levels0: Sequence[Tensor], levels1: Sequence[Tensor], strides: Sequence[int], batch_index: int, matches: Tensor, psize: int
+    levels0: Sequence[Tensor],
+    levels1: Sequence[Tensor],
+    strides: Sequence[int],
+    batch_index: int,
+    matches: Tensor,
+    psize: int,
 ) -> Tensor:
     """(N, 2C, psize, psize) regressor input for matches (N, 4) = (x0, y0, x1, y1) of pair `batch_index`.
     Coordinates are truncated towards zero to integer pixels first, as the reference's `.long()`."""

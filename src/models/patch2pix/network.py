@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from src.models.patch2pix.backbone import ResNet34Stride8, normalize_imagenet
-from src.models.patch2pix.consensus import NeighbourhoodConsensus, filter_correlation, xavier_init_consensus_
-from src.models.patch2pix.regressor import PatchRegressor, xavier_init_regressor_
-from src.ops.correlation4d import correlation4d, pooled_correlation4d
+from corrlab.models.patch2pix.backbone import ResNet34Stride8, normalize_imagenet
+from corrlab.models.patch2pix.consensus import NeighbourhoodConsensus, filter_correlation, xavier_init_consensus_
+from corrlab.models.patch2pix.regressor import PatchRegressor, xavier_init_regressor_
+from corrlab.ops.correlation4d import correlation4d, pooled_correlation4d
 
 FEATURE_EPS = 1e-6
 
@@ -49,8 +49,14 @@ class Patch2PixNet(nn.Module):
         self.regress_fine: PatchRegressor | None = None
         if regressors:
             in_channels = 2 * sum(ResNet34Stride8.channels[level] for level in self.patch_levels)
-            config = dict(in_channels=in_channels, psize=psize, conv_dims=conv_dims, conv_kernels=conv_kernels,
-                          conv_strides=conv_strides, fc_dims=fc_dims)  # fmt: skip
+            config = dict(
+                in_channels=in_channels,
+                psize=psize,
+                conv_dims=conv_dims,
+                conv_kernels=conv_kernels,
+                conv_strides=conv_strides,
+                fc_dims=fc_dims,
+            )
             self.regress_mid = PatchRegressor(**config)
             self.regress_fine = PatchRegressor(**config)
         self.reset_parameters()

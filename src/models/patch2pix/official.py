@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from src.models.patch2pix.consensus import from_reference_layout, to_reference_layout
-from src.models.patch2pix.network import Patch2PixNet
+from corrlab.models.patch2pix.consensus import from_reference_layout, to_reference_layout
+from corrlab.models.patch2pix.network import Patch2PixNet
 
 UNUSED_PREFIXES = ("extract.layer4.",)  # the reference keeps ResNet's layer4 without ever running it
 
@@ -75,7 +75,9 @@ def to_official_keys(net: Patch2PixNet) -> dict[str, Tensor]:
         if key.startswith("backbone."):
             official["extract." + key[len("backbone.") :]] = value
         elif key.startswith("consensus."):
-            official["ncn." + key[len("consensus.") :]] = to_reference_layout(value) if key.endswith(".weight") else value
+            official["ncn." + key[len("consensus.") :]] = (
+                to_reference_layout(value) if key.endswith(".weight") else value
+            )
         else:
             official[key] = value
     return official
@@ -83,7 +85,9 @@ def to_official_keys(net: Patch2PixNet) -> dict[str, Tensor]:
 
 def check_patch2pix_config(content: dict, net: Patch2PixNet, source: str) -> None:
     """The architecture recorded in patch2pix_pretrained.pth must be the configured one."""
-    missing = [k for k in ("state_dict", "backbone", "feat_idx", "change_stride", "regressor_config") if k not in content]
+    missing = [
+        k for k in ("state_dict", "backbone", "feat_idx", "change_stride", "regressor_config") if k not in content
+    ]
     if missing:
         raise OfficialCheckpointError(f"{source}: not a Patch2Pix checkpoint, missing entries {missing}")
     config = content["regressor_config"]

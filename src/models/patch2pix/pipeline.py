@@ -10,11 +10,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from src.geometry.scaling import to_original
-from src.models.patch2pix.coarse_matches import matches_both_ways, mutual_matches
-from src.models.patch2pix.input_size import to_network_frame
-from src.models.patch2pix.network import Patch2PixNet
-from src.models.patch2pix.official import load_official_ncnet
+from corrlab.geometry.scaling import to_original
+from corrlab.models.patch2pix.coarse_matches import matches_both_ways, mutual_matches
+from corrlab.models.patch2pix.input_size import to_network_frame
+from corrlab.models.patch2pix.network import Patch2PixNet
+from corrlab.models.patch2pix.official import load_official_ncnet
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,9 @@ def network_frame(batch: dict, max_side: int | None, multiple: int) -> tuple[Ten
     return images0, images1, scale0, scale1
 
 
-def coarse_proposals(net: Patch2PixNet, levels0: list[Tensor], levels1: list[Tensor], threshold: float) -> list[tuple[Tensor, Tensor]]:
+def coarse_proposals(
+    net: Patch2PixNet, levels0: list[Tensor], levels1: list[Tensor], threshold: float
+) -> list[tuple[Tensor, Tensor]]:
     """Per pair: mutual coarse matches (N, 4) in network pixels and their scores, with the reference's fallbacks."""
     corr, window = net.correlate(levels0[-1], levels1[-1])
     rows, scores = matches_both_ways(corr, window, net.pool, net.stride)
@@ -63,7 +65,9 @@ def load_ncnet_initialisation(net: Patch2PixNet, path: str | Path) -> None:
     """Backbone + NCNet weights from ncn_ivd_5ep.pth (official format) or from a corrlab NCNet checkpoint."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"model.ncnet_weights: no such file '{path}' (official ncn_ivd_5ep.pth or a corrlab NCNet .ckpt)")
+        raise FileNotFoundError(
+            f"model.ncnet_weights: no such file '{path}' (official ncn_ivd_5ep.pth or a corrlab NCNet .ckpt)"
+        )
     content = torch.load(path, map_location="cpu", weights_only=False) if path.suffix == ".ckpt" else None
     if content is None or "pytorch-lightning_version" not in content:
         load_official_ncnet(net, path)

@@ -11,8 +11,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from src.models.patch2pix.local_patches import pair_patches
-from src.models.patch2pix.regressor import apply_regression
+from corrlab.models.patch2pix.local_patches import pair_patches
+from corrlab.models.patch2pix.regressor import apply_regression
 
 
 def chunk_bounds(count: int, size: int) -> list[tuple[int, int]]:

@@ -45,7 +45,9 @@ class PatchRegressor(nn.Module):
         return self.fc(self.conv(patches).flatten(1))
 
 
-def apply_regression(output: Tensor, matches: Tensor, psize: int, size0: tuple[int, int], size1: tuple[int, int]) -> tuple[Tensor, Tensor]:
+def apply_regression(
+    output: Tensor, matches: Tensor, psize: int, size0: tuple[int, int], size1: tuple[int, int]
+) -> tuple[Tensor, Tensor]:
     """Refined matches and inlier probabilities from regressor output (N, 5).
 
     offset = psize * tanh(relu(out[:, :4])) - psize // 2, in [-psize/2, psize/2); refined = matches + offset, clamped
@@ -55,7 +57,13 @@ def apply_regression(output: Tensor, matches: Tensor, psize: int, size0: tuple[i
     refined = matches + offset
     (h0, w0), (h1, w1) = size0, size1
     refined = torch.stack(
-        [refined[:, 0].clamp(0, w0), refined[:, 1].clamp(0, h0), refined[:, 2].clamp(0, w1), refined[:, 3].clamp(0, h1)], dim=1
+        [
+            refined[:, 0].clamp(0, w0),
+            refined[:, 1].clamp(0, h0),
+            refined[:, 2].clamp(0, w1),
+            refined[:, 3].clamp(0, h1),
+        ],
+        dim=1,
     )
     return refined, torch.sigmoid(output[:, 4])
 

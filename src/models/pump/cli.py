@@ -1,7 +1,7 @@
 """PUMP on one image pair from the command line, writing the reference's output format: an npz with
 `corres` rows [x1, y1, x2, y2, score, scale_rot_code] in original-image pixels.
 
-    python -m src.models.pump.cli --img1 a.jpg --img2 b.jpg --weights PUMP.pt --resize 512 --output out.npz
+    python -m corrlab.models.pump.cli --img1 a.jpg --img2 b.jpg --weights PUMP.pt --resize 512 --output out.npz
 
 Kept free of Lightning so that it starts fast (it is what bench/pump_matching.py times).
 """
@@ -17,19 +17,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from src.datamodules.image_io import read_image_array
-from src.models.convmixer import ConvMixer
-from src.models.pump.images import resize_max_side
-from src.models.pump.matcher import apply_affine
-from src.models.pump.modes import MODES, make_matcher
-from src.models.pump.output import save_corres
+from corrlab.datamodules.image_io import read_image_array
+from corrlab.models.convmixer import ConvMixer
+from corrlab.models.pump.images import resize_max_side
+from corrlab.models.pump.matcher import apply_affine
+from corrlab.models.pump.modes import MODES, make_matcher
+from corrlab.models.pump.output import save_corres
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--img1", required=True)
     parser.add_argument("--img2", required=True)
-    parser.add_argument("--weights", required=True, help="official PUMP checkpoint (a ConvMixer state_dict, e.g. PUMP.pt)")
+    parser.add_argument(
+        "--weights", required=True, help="official PUMP checkpoint (a ConvMixer state_dict, e.g. PUMP.pt)"
+    )
     parser.add_argument("--resize", type=int, default=512, help="longer side of both images before matching (0: keep)")
     parser.add_argument("--output", required=True, help="npz written with key `corres`")
     parser.add_argument("--levels", type=int, default=99)
@@ -40,8 +42,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-scale", type=float, default=4.0, help="multi: scales 2^(i/2) in [1/max, max]")
     parser.add_argument("--max-rot", type=float, default=0.0, help="multi: rotations in 45-degree steps within +-max")
     parser.add_argument("--fine-size", type=int, default=512, help="recursive: tile size (the coarse size is --resize)")
-    parser.add_argument("--post-filter", action="store_true", help="keep connected components of > 50 consistent matches")
-    parser.add_argument("--densify", action="store_true", help="write dense rows [x1, y1, x2, y2] on image 1's original grid")
+    parser.add_argument(
+        "--post-filter", action="store_true", help="keep connected components of > 50 consistent matches"
+    )
+    parser.add_argument(
+        "--densify", action="store_true", help="write dense rows [x1, y1, x2, y2] on image 1's original grid"
+    )
     parser.add_argument("--device", default="cpu")
     return parser.parse_args(argv)
 
@@ -69,16 +75,25 @@ def main(argv: list[str] | None = None) -> None:
     descriptor = ConvMixer()
     descriptor.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True), strict=True)
     matching = {
-        "mode": args.mode, "levels": args.levels, "min_shape": args.min_shape, "power": args.nlpow, "border_norm": args.border,
-        "max_scale": args.max_scale, "max_rot": args.max_rot, "coarse_size": args.resize, "fine_size": args.fine_size,
-    }  # fmt: skip
+        "mode": args.mode,
+        "levels": args.levels,
+        "min_shape": args.min_shape,
+        "power": args.nlpow,
+        "border_norm": args.border,
+        "max_scale": args.max_scale,
+        "max_rot": args.max_rot,
+        "coarse_size": args.resize,
+        "fine_size": args.fine_size,
+    }
     matcher = make_matcher(descriptor.eval().to(device), matching)
     # the recursive mode works on the full images (--resize is its coarse size), as the reference's script
-    (image1, back1), (image2, back2) = (load_image(p, 0 if args.mode == "recursive" else args.resize, device) for p in (args.img1, args.img2))
+    (image1, back1), (image2, back2) = (
+        load_image(p, 0 if args.mode == "recursive" else args.resize, device) for p in (args.img1, args.img2)
+    )
     corres = matcher(image1, image2)
     corres = corres.double().cpu().numpy()
     if args.post_filter or args.densify:
-        from src.models.pump.post_filter import densify, filter_corres  # scipy: imported only when needed
+        from corrlab.models.pump.post_filter import densify, filter_corres  # scipy: imported only when needed
     if args.post_filter:
         corres = filter_corres(corres)
     corres[:, 0:2] = apply_affine(back1, torch.from_numpy(corres[:, 0:2])).numpy()

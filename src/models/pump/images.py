@@ -46,7 +46,9 @@ def downsample(image: Tensor, factor: float) -> tuple[Tensor, Tensor]:
         image = F.avg_pool2d(image[None], 2, stride=2)[0]
         remaining *= 2
     if remaining != 1:
-        image = F.interpolate(image[None], scale_factor=remaining, mode="bicubic", align_corners=False, recompute_scale_factor=False)[0]
+        image = F.interpolate(
+            image[None], scale_factor=remaining, mode="bicubic", align_corners=False, recompute_scale_factor=False
+        )[0]
     return image.clamp(0, 1), scaling(image.shape[-1] / width, image.shape[-2] / height)
 
 
@@ -64,7 +66,9 @@ def rotate(image: Tensor, degrees: float) -> tuple[Tensor, Tensor]:
     turned = rot[:2, :2] @ corners
     size = ((turned.max(1).values - turned.min(1).values + 0.5).floor() // 4 * 4).long()
     out_w, out_h = int(size[0]), int(size[1])
-    rot[:2, 2] = torch.tensor([width / 2, height / 2], dtype=torch.float64) - rot[:2, :2] @ torch.tensor([out_w / 2, out_h / 2], dtype=torch.float64)
+    rot[:2, 2] = torch.tensor([width / 2, height / 2], dtype=torch.float64) - rot[:2, :2] @ torch.tensor(
+        [out_w / 2, out_h / 2], dtype=torch.float64
+    )
     to_unit = lambda w, h: torch.tensor([[w / 2, 0, w / 2], [0, h / 2, h / 2], [0, 0, 1]], dtype=torch.float64)  # noqa: E731
     theta = torch.linalg.inv(to_unit(width - 1, height - 1)) @ rot @ to_unit(out_w - 1, out_h - 1)
     grid = F.affine_grid(theta[None, :2].float(), (1, 3, out_h, out_w), align_corners=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from src.models.convmixer import ConvMixer
-from src.models.pump.single_scale import CELL, PyramidMatcher, RawCorrespondences
+from corrlab.models.convmixer import ConvMixer
+from corrlab.models.pump.single_scale import CELL, PyramidMatcher, RawCorrespondences
 
 
 def apply_affine(matrix: Tensor, points: Tensor) -> Tensor:

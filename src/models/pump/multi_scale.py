@@ -8,10 +8,10 @@ import math
 import torch
 from torch import Tensor
 
-from src.models.pump.images import downsample, rotate
-from src.models.pump.matcher import PumpMatcher, map_raw
-from src.models.pump.scale_rot import encode_scale_rot
-from src.ops.pyramid import merge_corres_
+from corrlab.models.pump.images import downsample, rotate
+from corrlab.models.pump.matcher import PumpMatcher, map_raw
+from corrlab.models.pump.scale_rot import encode_scale_rot
+from corrlab.ops.pyramid import merge_corres_
 
 ACCU_STEP = 2  # half the 4-px cell of the single-scale matcher
 
@@ -63,7 +63,9 @@ class MultiScalePump:
         self.rot_step = rot_step
         self.levels = levels
         if not 0.1 <= self.min_scale <= self.max_scale <= 10 or not -180 <= self.min_rot <= self.max_rot <= 180:
-            raise ValueError(f"bad scale range [{self.min_scale}, {self.max_scale}] or rotation range [{self.min_rot}, {self.max_rot}]")
+            raise ValueError(
+                f"bad scale range [{self.min_scale}, {self.max_scale}] or rotation range [{self.min_rot}, {self.max_rot}]"
+            )
 
     def scales(self) -> list[float]:
         return [2 ** (i / 2) for i in range(-100, 101) if self.min_scale <= 2 ** (i / 2) <= self.max_scale]
@@ -79,7 +81,10 @@ class MultiScalePump:
         saved_levels = self.matcher.pyramid.levels
         self.matcher.pyramid.levels = self.levels or auto_levels(image1, image2)
         try:
-            accus = (make_accumulator(*image1.shape[-2:], image1.device), make_accumulator(*image2.shape[-2:], image2.device))
+            accus = (
+                make_accumulator(*image1.shape[-2:], image1.device),
+                make_accumulator(*image2.shape[-2:], image2.device),
+            )
             for scale in self.scales():
                 self.merge_scale(scale, image1, image2, accus)
             return accumulated_reciprocal(*accus)
@@ -108,4 +113,6 @@ class MultiScalePump:
                 backs = backs[::-1]
             for side, (grid, back) in enumerate(zip(grids, backs)):
                 max_dist = 8 * math.sqrt(abs(float(torch.linalg.det(back[:2, :2]))))
-                merge_corres_(accus[side], grid.float().contiguous(), 2 * side, torch.linalg.inv(back), max_dist, ACCU_STEP)
+                merge_corres_(
+                    accus[side], grid.float().contiguous(), 2 * side, torch.linalg.inv(back), max_dist, ACCU_STEP
+                )

@@ -9,14 +9,16 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from src.models.pump.scale_rot import decode_scale_rot
+from corrlab.models.pump.scale_rot import decode_scale_rot
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True).clip(min=1e-16)
 
 
-def consistent_pairs(near: np.ndarray, far: np.ndarray, far_scale: np.ndarray, rotation_deg: np.ndarray, max_dist: float) -> np.ndarray:
+def consistent_pairs(
+    near: np.ndarray, far: np.ndarray, far_scale: np.ndarray, rotation_deg: np.ndarray, max_dist: float
+) -> np.ndarray:
     """(E, 2) pairs closer than max_dist in `near` and, once scaled by their mean `far_scale`, in
     `far`, whose displacement directions agree within 90 degrees after undoing their mean rotation."""
     pairs = cKDTree(near).query_pairs(max_dist, output_type="ndarray")
@@ -61,7 +63,9 @@ def filter_corres(corres: np.ndarray, locality: float = 2.0, min_cc_size: int = 
     return out[sizes > min_cc_size]
 
 
-def densify(points0: np.ndarray, points1: np.ndarray, height: int, width: int, full: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def densify(
+    points0: np.ndarray, points1: np.ndarray, height: int, width: int, full: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Dense field on the (height, width) pixel grid of image 0 from sparse matches points0 -> points1:
     linear interpolation inside their convex hull, outside it the mean displacement of the 3 nearest
     matches (`full`) or NaN.  Returns (height, width, 2) positions in image 1 and a validity mask."""

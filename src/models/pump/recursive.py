@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from src.models.pump.images import max_side_shape, scaling
-from src.models.pump.matcher import PumpMatcher, apply_affine
-from src.models.pump.single_scale import CELL
+from corrlab.models.pump.images import max_side_shape, scaling
+from corrlab.models.pump.matcher import PumpMatcher, apply_affine
+from corrlab.models.pump.single_scale import CELL
 
 
 def tile_starts(size: int, tile: int, overlap: float) -> list[int]:
@@ -42,7 +42,15 @@ class RecursivePump:
     image 2 around the median of their coarse matches; a (tile, window) pair is matched when it holds
     at least `fast_thr` of the tile's coarse matches.  Defaults are the reference's."""
 
-    def __init__(self, matcher: PumpMatcher, coarse_size: int = 512, fine_size: int = 512, overlap: float = 0.5, score_thr: float = 1.0, fast_thr: float = 0.1) -> None:
+    def __init__(
+        self,
+        matcher: PumpMatcher,
+        coarse_size: int = 512,
+        fine_size: int = 512,
+        overlap: float = 0.5,
+        score_thr: float = 1.0,
+        fast_thr: float = 0.1,
+    ) -> None:
         if not (10 < coarse_size and 10 < fine_size and 0 <= overlap < 1 and 0 < fast_thr < 1):
             raise ValueError("need sizes > 10, 0 <= overlap < 1 and 0 < fast_thr < 1")
         self.matcher = matcher
@@ -69,16 +77,28 @@ class RecursivePump:
         (h1, w1), (h2, w2) = image1.shape[-2:], image2.shape[-2:]
         for y1 in tile_starts(h1, size, self.overlap):
             for x1 in tile_starts(w1, size, self.overlap):
-                inside1 = (coarse[:, 0] >= x1) & (coarse[:, 0] < x1 + size) & (coarse[:, 1] >= y1) & (coarse[:, 1] < y1 + size)
+                inside1 = (
+                    (coarse[:, 0] >= x1)
+                    & (coarse[:, 0] < x1 + size)
+                    & (coarse[:, 1] >= y1)
+                    & (coarse[:, 1] < y1 + size)
+                )
                 left = coarse[inside1, 2:4]
                 total = len(left)
                 while len(left):
                     x2 = window_start(float(left[:, 0].median()), w2, size)
                     y2 = window_start(float(left[:, 1].median()), h2, size)
-                    inside = (left[:, 0] >= x2) & (left[:, 0] < x2 + size) & (left[:, 1] >= y2) & (left[:, 1] < y2 + size)
+                    inside = (
+                        (left[:, 0] >= x2) & (left[:, 0] < x2 + size) & (left[:, 1] >= y2) & (left[:, 1] < y2 + size)
+                    )
                     if not inside.any():  # the median fell between clusters: centre on the first left instead
                         x2, y2 = window_start(float(left[0, 0]), w2, size), window_start(float(left[0, 1]), h2, size)
-                        inside = (left[:, 0] >= x2) & (left[:, 0] < x2 + size) & (left[:, 1] >= y2) & (left[:, 1] < y2 + size)
+                        inside = (
+                            (left[:, 0] >= x2)
+                            & (left[:, 0] < x2 + size)
+                            & (left[:, 1] >= y2)
+                            & (left[:, 1] < y2 + size)
+                        )
                     if inside.sum() / total >= self.fast_thr:
                         yield x1, y1, x2, y2
                     left = left[~inside]
@@ -88,11 +108,17 @@ class RecursivePump:
         """(N, 6) reciprocal correspondences [x1, y1, x2, y2, score, 0] in input pixels."""
         coarse = self.coarse(image1, image2)
         size = self.fine_size
-        accus = [image1.new_zeros((h + CELL - 1) // CELL, (w + CELL - 1) // CELL, 5) for h, w in (image1.shape[-2:], image2.shape[-2:])]
+        accus = [
+            image1.new_zeros((h + CELL - 1) // CELL, (w + CELL - 1) // CELL, 5)
+            for h, w in (image1.shape[-2:], image2.shape[-2:])
+        ]
         for x1, y1, x2, y2 in self.blocks(image1, image2, coarse):
             raw = self.matcher.raw(image1[:, y1 : y1 + size, x1 : x1 + size], image2[:, y2 : y2 + size, x2 : x2 + size])
             shift = raw.pos1.new_tensor([x1, y1, x2, y2])
-            for accu, pos, score, (ox, oy) in ((accus[0], raw.pos1, raw.score1, (x1, y1)), (accus[1], raw.pos2, raw.score2, (x2, y2))):
+            for accu, pos, score, (ox, oy) in (
+                (accus[0], raw.pos1, raw.score1, (x1, y1)),
+                (accus[1], raw.pos2, raw.score2, (x2, y2)),
+            ):
                 h, w = score.shape
                 region = accu[oy // CELL : oy // CELL + h, ox // CELL : ox // CELL + w]
                 better = region[..., 4] < score

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from src.ops import pyramid
-from src.ops.pyramid_reference import border_norms, normalise_borders, parent_grid
+from corrlab.ops import pyramid
+from corrlab.ops.pyramid_reference import border_norms, normalise_borders, parent_grid
 
 CELL = 4  # image 1 is matched by 4x4 cells, image 2 densely
 MIN_CHUNK_CELLS = 64  # level-0 slices are computed for at least this many cells at once (see row_chunks)
@@ -68,7 +68,14 @@ class PyramidMatcher:
     `border_norm` in [0, 1].  `chunk_bytes` bounds the level-0 slice held at once (results do not
     depend on it).  Defaults are the reference's (test_singlescale.py)."""
 
-    def __init__(self, levels: int = 99, min_shape: int = 5, power: float = 1.5, border_norm: float = 0.9, chunk_bytes: int = 16 * 2**20) -> None:
+    def __init__(
+        self,
+        levels: int = 99,
+        min_shape: int = 5,
+        power: float = 1.5,
+        border_norm: float = 0.9,
+        chunk_bytes: int = 16 * 2**20,
+    ) -> None:
         if not 1 <= power <= 3:
             raise ValueError(f"power must be in [1, 3], got {power}")
         self.levels = levels
@@ -86,7 +93,9 @@ class PyramidMatcher:
         c, h2, w2 = desc2.shape
         part = cells[:, rows]
         n = part.shape[1] * part.shape[2]
-        corr = torch.mm(part.permute(1, 2, 0).reshape(n, c), desc2.reshape(c, -1), out=buffer[: n * h2 * w2].view(n, h2 * w2))
+        corr = torch.mm(
+            part.permute(1, 2, 0).reshape(n, c), desc2.reshape(c, -1), out=buffer[: n * h2 * w2].view(n, h2 * w2)
+        )
         return corr.view(1, part.shape[1], part.shape[2], h2, w2)
 
     def row_chunks(self, cells: Tensor, desc2: Tensor) -> tuple[list[slice], Tensor]:
@@ -130,11 +139,15 @@ class PyramidMatcher:
         level = 1
         while min(levels[-1].shape[-2:]) > self.min_shape and level < self.levels:
             level += 1
-            upper, weights = pyramid.pyramid_level(levels[-1], level, weights.to(levels[-1]), self.border_norm, self.eps)
+            upper, weights = pyramid.pyramid_level(
+                levels[-1], level, weights.to(levels[-1]), self.border_norm, self.eps
+            )
             levels.append(self.activate_(upper))
         return levels
 
-    def best_correspondences(self, cells: Tensor, desc2: Tensor, chunks: list[slice], buffer: Tensor, level1: Tensor | None) -> RawCorrespondences:
+    def best_correspondences(
+        self, cells: Tensor, desc2: Tensor, chunks: list[slice], buffer: Tensor, level1: Tensor | None
+    ) -> RawCorrespondences:
         """Stream level 0 once more (top-down step from level 1 included) and keep, for every cell,
         its best pixel and, for every 4x4 block of image 2, its best (cell, pixel)."""
         h1c, w1c = cells.shape[1:]
@@ -161,5 +174,7 @@ class PyramidMatcher:
         pixel1 = torch.cat(pixels1)
         pos1 = torch.cat([cell_centres(h1c, w1c, cells.device), torch.stack([pixel1 % w2, pixel1 // w2], 1).float()], 1)
         cell2, pixel2 = block_indices.reshape(-1) // (h2 * w2), block_indices.reshape(-1) % (h2 * w2)
-        pos2 = torch.cat([cell_centres(h1c, w1c, cells.device)[cell2], torch.stack([pixel2 % w2, pixel2 // w2], 1).float()], 1)
+        pos2 = torch.cat(
+            [cell_centres(h1c, w1c, cells.device)[cell2], torch.stack([pixel2 % w2, pixel2 // w2], 1).float()], 1
+        )
         return RawCorrespondences(pos1, score1, pos2, block_values, pixel1, block_indices.reshape(-1), h2 * w2)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from src.datamodules import ap10k
-from src.datamodules.catalog.registry import DatasetEntry
-from src.datamodules.catalog.verify import VerifyReport, report_from_problems
+from corrlab.datamodules import ap10k
+from corrlab.datamodules.catalog.registry import DatasetEntry
+from corrlab.datamodules.catalog.verify import VerifyReport, report_from_problems
 
 
 def verify(root: Path) -> VerifyReport:
-    """The checks of src.datamodules.ap10k.verify, as a report."""
+    """The checks of corrlab.datamodules.ap10k.verify, as a report."""
     return report_from_problems("ap10k", root, ap10k.verify(root), "layout, index files and every image they list")
 
 

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from src.datamodules.catalog.registry import DatasetEntry
-from src.datamodules.catalog.verify import Check, VerifyReport, expect_dir, expect_files, failed_check
-from src.datamodules.errors import UnreadableFileError
-from src.datamodules.eth3d_index import HOW_TO_GET, INFO_DIR, LAYOUT, RATES, SCENES, load_pairs_file, pairs_file, scene_folder
+from corrlab.datamodules.catalog.registry import DatasetEntry
+from corrlab.datamodules.catalog.verify import Check, VerifyReport, expect_dir, expect_files, failed_check
+from corrlab.datamodules.errors import UnreadableFileError
+from corrlab.datamodules.eth3d_index import (
+    HOW_TO_GET,
+    INFO_DIR,
+    LAYOUT,
+    RATES,
+    SCENES,
+    load_pairs_file,
+    pairs_file,
+    scene_folder,
+)
 
 
 def verify(root: Path) -> VerifyReport:
@@ -15,7 +24,14 @@ def verify(root: Path) -> VerifyReport:
     root = Path(root)
     checks = [expect_dir(root, scene_folder(scene), "all") for scene in SCENES]
     files = [pairs_file(root, scene, rate) for rate in RATES for scene in SCENES]
-    checks.append(expect_files(root, [f"{INFO_DIR}/{f.name}" for f in files], "all", f"{INFO_DIR}/<scene>_every_5_rate_of_<rate> (10 scenes x 7 rates)"))
+    checks.append(
+        expect_files(
+            root,
+            [f"{INFO_DIR}/{f.name}" for f in files],
+            "all",
+            f"{INFO_DIR}/<scene>_every_5_rate_of_<rate> (10 scenes x 7 rates)",
+        )
+    )
     images: set[str] = set()
     for path in (f for f in files if f.is_file()):
         try:

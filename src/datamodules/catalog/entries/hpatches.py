@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from src.datamodules.catalog.registry import DatasetEntry
-from src.datamodules.catalog.verify import Check, VerifyReport, expect_files
-from src.datamodules.hpatches_layout import HOW_TO_GET, LARGE_SEQUENCES, LAYOUT, detect_layout, find_sequences
+from corrlab.datamodules.catalog.registry import DatasetEntry
+from corrlab.datamodules.catalog.verify import Check, VerifyReport, expect_files
+from corrlab.datamodules.hpatches_layout import HOW_TO_GET, LARGE_SEQUENCES, LAYOUT, detect_layout, find_sequences
 
 EXPECTED_SEQUENCES = 108  # 52 i_ + 56 v_ once the 8 large ones are left out
 

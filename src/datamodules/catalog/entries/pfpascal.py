@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from src.datamodules import pfpascal
-from src.datamodules.catalog.registry import DatasetEntry
-from src.datamodules.catalog.verify import VerifyReport, report_from_problems
+from corrlab.datamodules import pfpascal
+from corrlab.datamodules.catalog.registry import DatasetEntry
+from corrlab.datamodules.catalog.verify import VerifyReport, report_from_problems
 
 
 def verify(root: Path) -> VerifyReport:
-    """The checks of src.datamodules.pfpascal.verify, as a report."""
-    return report_from_problems("pfpascal", root, pfpascal.verify(root), "layout, index files and every image they list")
+    """The checks of corrlab.datamodules.pfpascal.verify, as a report."""
+    return report_from_problems(
+        "pfpascal", root, pfpascal.verify(root), "layout, index files and every image they list"
+    )
 
 
 ENTRY = DatasetEntry(

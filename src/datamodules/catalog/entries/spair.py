@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from src.datamodules import spair
-from src.datamodules.catalog.registry import DatasetEntry
-from src.datamodules.catalog.verify import VerifyReport, report_from_problems
+from corrlab.datamodules import spair
+from corrlab.datamodules.catalog.registry import DatasetEntry
+from corrlab.datamodules.catalog.verify import VerifyReport, report_from_problems
 
 
 def verify(root: Path) -> VerifyReport:
-    """The checks of src.datamodules.spair.verify, as a report."""
+    """The checks of corrlab.datamodules.spair.verify, as a report."""
     return report_from_problems("spair", root, spair.verify(root), "layout, index files and every image they list")
 
 

@@ -1,0 +1,1 @@
+"""corrlab's Hydra configs, shipped inside the package so a wheel install finds them."""
