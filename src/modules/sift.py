@@ -27,8 +27,10 @@ class SIFTMatcher(MatchingModule):
         self.contrast_threshold = contrast_threshold
 
     def detect(self, image: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Keypoints (N, 2) and descriptors (N, 128) of a 3 x H x W image in [0, 1]."""
-        gray = (image.mean(0) * 255).round().clamp(0, 255).byte().cpu().numpy()
+        """Keypoints (N, 2) and descriptors (N, 128) of a 3 x H x W RGB image in [0, 1], on OpenCV's luminance
+        grey (0.299 R + 0.587 G + 0.114 B, as cv2.imread(..., IMREAD_GRAYSCALE) and published SIFT baselines)."""
+        rgb = (image.permute(1, 2, 0) * 255).round().clamp(0, 255).byte().cpu().numpy()
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         sift = cv2.SIFT_create(nfeatures=self.max_keypoints, contrastThreshold=self.contrast_threshold)
         keypoints, descriptors = sift.detectAndCompute(gray, None)
         if descriptors is None:
