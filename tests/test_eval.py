@@ -12,10 +12,12 @@ import torch
 from omegaconf import open_dict
 
 from corrlab.pipeline.evaluate import MissingWeightsError, evaluate
+from corrlab.pipeline.instantiate import instantiate
 from corrlab.pipeline.train import train
 from tests.conftest import TINY_MODEL, compose_config, shared_data
 from tests.helpers.hpatches_fixture import write_hpatches
 from tests.helpers.paths import PROJECT_ROOT
+from tests.helpers.tiny_matcher import TinyMatcher
 
 
 def test_sift_on_hpatches_fixture(tmp_path):
@@ -86,8 +88,26 @@ def test_eval_loads_a_trained_checkpoint(train_cfg, tmp_path):
         cfg.model = TINY_MODEL
     summary = evaluate(cfg)
     assert summary["weights"].startswith("corrlab checkpoint") and summary["metrics"]["num_pairs"] == 2
-    trained = torch.load(checkpoint, weights_only=False)["state_dict"]["net.0.weight"]
-    assert not torch.allclose(trained, torch.zeros_like(trained))
+
+    # the evaluated model is the checkpoint's: its per-pair matches are those of a TinyMatcher given that state dict
+    trained = TinyMatcher(dim=TINY_MODEL["dim"])
+    trained.load_state_dict(torch.load(checkpoint, weights_only=False)["state_dict"])
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("test")
+    with torch.no_grad():
+        expected = [
+            len(trained.match(batch).pair(b))
+            for batch in datamodule.test_dataloader()
+            for b in range(len(batch["name"]))
+        ]
+    records = [json.loads(line) for line in (tmp_path / "eval" / "per_pair.jsonl").read_text().splitlines()]
+    assert [r["num_matches"] for r in records] == expected
+    torch.manual_seed(1)
+    untrained = TinyMatcher(dim=TINY_MODEL["dim"])  # the check can tell: other weights give other matches
+    untrained_counts = [
+        len(untrained.match(batch).pair(b)) for batch in datamodule.test_dataloader() for b in range(len(batch["name"]))
+    ]
+    assert untrained_counts != expected
 
 
 @pytest.mark.slow

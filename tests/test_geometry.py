@@ -53,7 +53,11 @@ def test_transfer_errors_of_a_known_shift():
 
 def test_corner_error_of_a_translation_is_its_length():
     shift = torch.tensor([[1, 0, 3.0], [0, 1, 4.0], [0, 0, 1]], dtype=torch.float64)
-    assert corner_error(shift @ H, H.clone(), 480, 640) == pytest.approx(5.0, abs=0.3)
+    assert corner_error(shift @ H, H.clone(), 480, 640) == pytest.approx(5.0, abs=1e-9)
+    # a scaling about the origin moves each corner pixel centre (0,0), (639,0), (639,479), (0,479) by its own length
+    double = torch.diag(torch.tensor([2.0, 2.0, 1.0], dtype=torch.float64))
+    by_hand = (0 + 639 + math.hypot(639, 479) + 479) / 4
+    assert corner_error(double, torch.eye(3, dtype=torch.float64), 480, 640) == pytest.approx(by_hand, abs=1e-9)
     assert corner_error(shift, torch.eye(3, dtype=torch.float64), 480, 640) == pytest.approx(5.0)
     assert corner_error(None, H, 480, 640) == math.inf
 

@@ -15,9 +15,6 @@ def test_patch2pix_cache_gives_the_published_curve():
     cache = shared_data("reference_results", "immatch_hpatches_cache")
     reference = read_immatch_cache(cache / "Patch2Pix.im1024.m0.5.npy")
     assert reference.num_pairs == {"i": 260, "v": 280, "all": 540}
-    i_err, v_err, _ = np.load(cache / "Patch2Pix.im1024.m0.5.npy", allow_pickle=True)
-    assert reference.curves["i"][3.0] == pytest.approx(i_err[3] / 260)
-    assert reference.curves["all"][3.0] == pytest.approx((i_err[3] + v_err[3]) / 540)
     assert reference.curves["all"][3.0] == pytest.approx(0.8123, abs=1e-4)  # Patch2Pix io 0.5, imsize 1024
     for curve in reference.curves.values():
         values = [curve[t] for t in sorted(curve)]
@@ -29,6 +26,20 @@ def test_patch2pix_cache_gives_the_published_curve():
     strict = read_immatch_cache(cache / "Patch2Pix.im1024.m0.9.npy")
     ncnet = read_immatch_cache(cache / "NCNet.im1024.m0.9.npy")
     assert strict.curves["all"][1.0] > reference.curves["all"][1.0] > ncnet.curves["all"][1.0]
+
+
+def test_cache_format_read_by_hand(tmp_path):
+    # the toolbox's format: per-threshold sums of per-pair MMA for i and v pairs, then per-pair statistics
+    cache = np.empty(3, dtype=object)
+    cache[0], cache[1] = {1: 0.5, 2: 1.0, 3: 1.6}, {1: 0.3, 2: 1.2, 3: 2.4}
+    cache[2] = [np.array(["i", "i", "v", "v", "v"]), np.full(10, 500), np.array([10, 20, 30, 40, 50])]
+    np.save(tmp_path / "method.npy", cache, allow_pickle=True)
+    reference = read_immatch_cache(tmp_path / "method.npy")
+    assert reference.num_pairs == {"i": 2, "v": 3, "all": 5}
+    assert reference.curves["i"] == pytest.approx({1.0: 0.25, 2.0: 0.5, 3.0: 0.8})
+    assert reference.curves["v"] == pytest.approx({1.0: 0.1, 2.0: 0.4, 3.0: 0.8})
+    assert reference.curves["all"] == pytest.approx({1.0: 0.16, 2.0: 0.44, 3.0: 0.8})
+    assert reference.mean_matches == pytest.approx(30.0)
 
 
 def test_every_cached_method_reads(tmp_path):

@@ -20,7 +20,7 @@ from corrlab.datamodules.overlap_crop import choose_windows, flip_corres, local_
 from corrlab.datamodules.pump_mix import PumpMixDataModule
 from corrlab.datamodules.synthetic import skimage_photo_dir
 from corrlab.geometry.depth import reproject_points
-from corrlab.models.pump.scale_rot import decode_scale_rot, encode_scale_rot
+from corrlab.geometry.scale_rotation_code import decode_scale_rot, encode_scale_rot
 from tests.conftest import shared_data
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -23,10 +24,13 @@ def run(command: list[str], cwd: Path, timeout: float = 600) -> subprocess.Compl
 
 @pytest.mark.slow
 def test_wheel_installs_and_evaluates_from_an_unrelated_folder(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # a copy: setuptools writes build/ and *.egg-info into the tree it builds
+    skip = shutil.ignore_patterns(".git", ".venv", "logs", "build", "*.egg-info", "__pycache__", "outputs", "wandb")
+    shutil.copytree(PROJECT_ROOT, source, ignore=skip)
     wheels = tmp_path / "wheels"
     constraint = str(PROJECT_ROOT / "constraints" / "build.txt")
     build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--build-constraint", constraint, "-w"]
-    run([*build, str(wheels), str(PROJECT_ROOT)], PROJECT_ROOT)
+    run([*build, str(wheels), str(source)], source)
     (wheel,) = wheels.glob("corrlab-*.whl")
 
     # A fresh venv whose only corrlab is the wheel; the heavy dependencies come from this environment's

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from corrlab.models.pump.scale_rot import decode_scale_rot, encode_scale_rot
+from corrlab.geometry.scale_rotation_code import decode_scale_rot, encode_scale_rot
 
 
 def local_scale_rotation(

@@ -11,8 +11,6 @@ from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
     checkpoint_wrapper,
 )
 
-from corrlab.benchmarks.base import Benchmark
-
 
 class ActivationCheckpointingUnavailable(ValueError):
     """activation_checkpointing=true for a model that does not name blocks to checkpoint."""
@@ -20,10 +18,10 @@ class ActivationCheckpointingUnavailable(ValueError):
 
 def compile_networks(module: nn.Module) -> list[str]:
     """torch.compile every direct child network of the module in place (parameter names and
-    checkpoints unchanged); benchmarks and metrics are left alone.  Returns the compiled names."""
+    checkpoints unchanged); children without parameters are left alone.  Returns the compiled names."""
     names = []
     for name, child in module.named_children():
-        if isinstance(child, Benchmark) or not any(True for _ in child.parameters()):
+        if not any(True for _ in child.parameters()):
             continue
         child.compile()
         names.append(name)

@@ -8,9 +8,9 @@ import math
 import torch
 from torch import Tensor
 
+from corrlab.geometry.scale_rotation_code import encode_scale_rot
 from corrlab.models.pump.images import downsample, rotate
 from corrlab.models.pump.matcher import PumpMatcher, map_raw
-from corrlab.models.pump.scale_rot import encode_scale_rot
 from corrlab.ops.pyramid import merge_corres_
 
 ACCU_STEP = 2  # half the 4-px cell of the single-scale matcher

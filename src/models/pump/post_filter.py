@@ -9,7 +9,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from corrlab.models.pump.scale_rot import decode_scale_rot
+from corrlab.geometry.scale_rotation_code import decode_scale_rot
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:
