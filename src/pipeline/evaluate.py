@@ -16,6 +16,7 @@ from corrlab.pipeline.run_files import write_config, write_json, write_jsonl
 from corrlab.tracking.correctness import match_correctness
 from corrlab.tracking.eval_logging import log_evaluation
 from corrlab.tracking.figures import draw_matches, mma_curve, plot_mma_curves
+from corrlab.tracking.progress_lines import ProgressLines
 from corrlab.tracking.run_end import close_loggers
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ def evaluate(cfg: DictConfig) -> dict:
     figures: dict[str, list[Path]] = {"matches": []}
     records = []
     start = time.perf_counter()
+    lines = ProgressLines(f"{datamodule.name}/{cfg.split}", len(loader.dataset), "pairs")
     with progress_bar() as progress, torch.inference_mode():
         task = progress.add_task(f"{datamodule.name}/{cfg.split}", total=len(loader), rate=0.0)
         for batch in loader:
@@ -106,6 +108,7 @@ def evaluate(cfg: DictConfig) -> dict:
                 )
             elapsed = time.perf_counter() - start
             progress.update(task, advance=1, rate=len(records) / max(elapsed, 1e-9))
+            lines.update(len(records))
 
     summary = benchmark.summary()
     summary.update(
