@@ -10,11 +10,13 @@ from omegaconf import DictConfig
 
 from corrlab.config.overrides import UnknownConfigKeyError, check_overrides
 from corrlab.config.schema import CONFIG_DIR, register_configs
+from corrlab.pipeline.quiet import quiet_third_party
 
 
 def run(task: Callable[[DictConfig], object], config_name: str) -> None:
     """Check the overrides, then hand over to Hydra with `task` as the job."""
     register_configs()
+    quiet_third_party()
     try:
         check_overrides(CONFIG_DIR, config_name, sys.argv[1:])
     except UnknownConfigKeyError as error:
