@@ -8,8 +8,12 @@ from corrlab.geometry.epipolar import fundamental_from_pose, symmetric_epipolar_
 from corrlab.geometry.homography import transfer_error
 from corrlab.matches import Matches
 
+DEFAULT_THRESHOLD_PX = 3.0
 
-def match_correctness(batch: dict, b: int, matches: Matches, threshold_px: float = 3.0) -> Tensor | None:
+
+def match_correctness(
+    batch: dict, b: int, matches: Matches, threshold_px: float = DEFAULT_THRESHOLD_PX
+) -> Tensor | None:
     """Bool (N,) for pair b: homography transfer error, else symmetric epipolar distance, <= threshold
     (batch pixels); None when the batch has no geometric ground truth."""
     if "H_0to1" in batch:

@@ -45,6 +45,7 @@ class MatchFigureCallback(L.Callback):
             self.dirpath / f"val_epoch{trainer.current_epoch:03d}.png",
             correct=correct,
             title=f"{batch['name'][0]}  epoch {trainer.current_epoch}",
+            threshold_px=self.threshold_px,
         )
         shutil.copyfile(path, self.dirpath / "val_matches.png")
         for logger in trainer.loggers:
