@@ -101,6 +101,8 @@ class HomographyBenchmark(Benchmark):
         name = batch["name"][b]
         scale0, scale1 = batch["scale0"][b].double().cpu(), batch["scale1"][b].double().cpu()
         H = homography_to_original(batch["H_0to1"][b].double().cpu(), scale0, scale1)
+        if not torch.isfinite(H).all():
+            raise ValueError(f"pair {name}: its ground-truth homography is not finite: {H.tolist()}")
         kpts0 = to_original(matches.kpts0.double().cpu(), scale0)
         kpts1 = to_original(matches.kpts1.double().cpu(), scale1)
         height, width = (int(v) for v in batch["size0"][b])

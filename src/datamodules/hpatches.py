@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -21,6 +22,8 @@ from corrlab.datamodules.image_io import read_image
 from corrlab.datamodules.pair_dataset import PairDataset
 from corrlab.datamodules.resize import ResizePolicy
 from corrlab.geometry.scaling import homography_to_resized
+
+log = logging.getLogger(__name__)
 
 RESOLUTIONS = {
     "original": None,  # errors in original pixels (D2-Net / image-matching-toolbox at full resolution)
@@ -46,10 +49,18 @@ class HPatchesPairs(PairDataset):
         if subset != "all":
             sequences = [s for s in sequences if s.name.startswith(f"{subset}_")]
         self.layout = detect_layout(self.root)
-        self.pairs: list[tuple[Sequence, int]] = [
-            (sequence, k) for sequence in sequences for k in range(2, 7) if sequence.homography_path(k).is_file()
-        ]
+        self.pairs: list[tuple[Sequence, int]] = []
+        left_out = []
+        for sequence in sequences:
+            for k in range(2, 7):
+                if sequence.homography_path(k).is_file():
+                    self.pairs.append((sequence, k))
+                else:
+                    left_out.append({"pair": f"{sequence.name}/1-{k}", "reason": f"no H_1_{k} file"})  # in both layouts
         self.resize = resize
+        self.incomplete = incompleteness(len(sequences), expected_sequences(subset, exclude_large), left_out)
+        if self.incomplete:
+            log.warning("HPatches at %s is incomplete: %s", self.root, describe_incompleteness(self.incomplete))
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -81,6 +92,30 @@ class HPatchesPairs(PairDataset):
         if not path.is_file():
             raise UnreadableFileError(path, "no such image (tried .ppm, .png, .jpg)")
         return path
+
+
+def expected_sequences(subset: str, exclude_large: bool) -> int:
+    """Sequences of the full release in a subset: 57 i_ + 59 v_, of which 5 i_ and 3 v_ are large."""
+    counts = {"i": 57, "v": 59}
+    if exclude_large:
+        counts = {p: n - sum(s.startswith(f"{p}_") for s in LARGE_SEQUENCES) for p, n in counts.items()}
+    return sum(counts.values()) if subset == "all" else counts[subset]
+
+
+def incompleteness(found: int, expected: int, left_out: list[dict]) -> dict:
+    """What an evaluation on this root leaves out of the full protocol ({} when nothing)."""
+    if found == expected and not left_out:
+        return {}
+    return {"sequences": {"found": found, "expected": expected}, "pairs_left_out": left_out}
+
+
+def describe_incompleteness(incomplete: dict) -> str:
+    sequences, left_out = incomplete["sequences"], incomplete["pairs_left_out"]
+    text = f"{sequences['found']} of {sequences['expected']} sequences"
+    if left_out:
+        names = ", ".join(f"{p['pair']} ({p['reason']})" for p in left_out[:10])
+        text += f"; {len(left_out)} pair(s) left out: {names}" + (" ..." if len(left_out) > 10 else "")
+    return text + " (listed in summary.json under protocol.spec.incomplete; check with `corrlab-data verify hpatches`)"
 
 
 class HPatchesDataModule(PairDataModule):
@@ -127,6 +162,7 @@ class HPatchesDataModule(PairDataModule):
 
     def benchmark_data(self, split: str) -> BenchmarkData:
         subset_groups = self.subset == "all"
+        dataset = self.dataset(split)
         return BenchmarkData(
             dataset="hpatches",
             split=self.subset,
@@ -140,6 +176,7 @@ class HPatchesDataModule(PairDataModule):
                 "resolution": self.resolution,
                 "exclude_large": self.exclude_large,
                 "excluded": list(LARGE_SEQUENCES) if self.exclude_large else [],
+                **({"incomplete": dataset.incomplete} if dataset.incomplete else {}),
             },
         )
 

@@ -87,4 +87,6 @@ def read_homography(path: Path) -> np.ndarray:
         raise UnreadableFileError(path, f"not a 3x3 homography ({error})") from error
     if H.shape != (3, 3):
         raise UnreadableFileError(path, f"expected 3x3 numbers, found shape {H.shape}")
+    if not np.isfinite(H).all():
+        raise UnreadableFileError(path, "the homography contains NaN or inf")
     return H

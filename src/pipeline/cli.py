@@ -2,15 +2,51 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
 import sys
 from collections.abc import Callable
 
 import hydra
 from omegaconf import DictConfig
 
-from corrlab.config.overrides import UnknownConfigKeyError, check_overrides
+from corrlab.config.overrides import ConfigOverrideError, check_overrides
 from corrlab.config.schema import CONFIG_DIR, register_configs
 from corrlab.pipeline.quiet import quiet_third_party
+
+log = logging.getLogger("corrlab")
+
+
+def log_to_run_files(message: str) -> list[str]:
+    """Write `message` with the current exception's traceback into the run's log file(s) only (the
+    console gets the message alone); returns the files written."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, sys.exc_info())
+    files = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    for handler in files:
+        handler.handle(record)
+        handler.flush()
+    return [h.baseFilename for h in files]
+
+
+def reporting_errors(task: Callable[[DictConfig], object]) -> Callable[[DictConfig], object]:
+    """The job, with a failure logged (traceback included) into the run folder's log file and shown
+    on screen as its message only; HYDRA_FULL_ERROR=1 shows the full traceback as well."""
+
+    @functools.wraps(task)
+    def job(cfg: DictConfig) -> object:
+        try:
+            return task(cfg)
+        except Exception as error:
+            message = f"{type(error).__name__}: {error}"
+            files = log_to_run_files(message)
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            where = f"the traceback is in {files[0]}" if files else "no run log file"
+            print(f"Error: {message}\n({where}; set HYDRA_FULL_ERROR=1 to print it here)", file=sys.stderr)
+            sys.exit(1)
+
+    return job
 
 
 def run(task: Callable[[DictConfig], object], config_name: str) -> None:
@@ -19,10 +55,10 @@ def run(task: Callable[[DictConfig], object], config_name: str) -> None:
     quiet_third_party()
     try:
         check_overrides(CONFIG_DIR, config_name, sys.argv[1:])
-    except UnknownConfigKeyError as error:
+    except ConfigOverrideError as error:
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(2)
-    hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)(task)()
+    hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)(reporting_errors(task))()
 
 
 def train_main() -> None:
