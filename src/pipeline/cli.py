@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from corrlab.config.overrides import ConfigOverrideError, check_overrides
 from corrlab.config.schema import CONFIG_DIR, register_configs
+from corrlab.pipeline.memory import return_freed_memory
 from corrlab.pipeline.quiet import quiet_third_party
 
 log = logging.getLogger("corrlab")
@@ -53,6 +54,7 @@ def run(task: Callable[[DictConfig], object], config_name: str) -> None:
     """Check the overrides, then hand over to Hydra with `task` as the job."""
     register_configs()
     quiet_third_party()
+    return_freed_memory()
     try:
         check_overrides(CONFIG_DIR, config_name, sys.argv[1:])
     except ConfigOverrideError as error:

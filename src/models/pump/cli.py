@@ -9,8 +9,6 @@ Kept free of Lightning so that it starts fast (it is what bench/pump_matching.py
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import time
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from corrlab.models.pump.images import resize_max_side
 from corrlab.models.pump.matcher import apply_affine
 from corrlab.models.pump.modes import MODES, make_matcher
 from corrlab.models.pump.output import save_corres
+from corrlab.pipeline.memory import return_freed_memory
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -57,14 +56,6 @@ def load_image(path: str, max_side: int, device: torch.device) -> tuple[torch.Te
     image = torch.from_numpy(read_image_array(path)).permute(2, 0, 1).contiguous()
     image, back = resize_max_side(image, max_side)
     return image.to(device).float() / 255, back
-
-
-def return_freed_memory() -> None:
-    """Make glibc give large freed blocks back to the OS at once (a fixed 128 kB mmap threshold):
-    the descriptor network's freed activations would otherwise stay in the heap under the pyramid."""
-    libc = ctypes.util.find_library("c")
-    if libc and hasattr(ctypes.CDLL(libc), "mallopt"):
-        ctypes.CDLL(libc).mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
 
 
 def main(argv: list[str] | None = None) -> None:
