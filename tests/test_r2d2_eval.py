@@ -44,6 +44,19 @@ def test_identical_images_match_keypoints_to_themselves():
     assert matches.batch_idx.tolist() == [0] * len(keypoints) + [1] * len(keypoints)
 
 
+def test_an_image_shared_by_consecutive_pairs_is_extracted_once():
+    module = R2D2(extraction={"min_size": 48, **ANY_PEAK})
+    module.net = randomised(module.net, seed=7)
+    calls = []
+    module.net.register_forward_hook(lambda *_: calls.append(1))
+    a, b, c = torch.rand(3, 1, 3, 40, 48, generator=torch.Generator().manual_seed(4))
+    first = module.match({"image0": a, "image1": b})
+    second = module.match({"image0": a, "image1": c})
+    again = module.match({"image0": a, "image1": b})
+    assert len(calls) == 4  # a, b, c, then b again (the two most recently used images are kept)
+    assert torch.equal(first.kpts0, again.kpts0) and torch.equal(first.kpts1, again.kpts1) and len(second) > 0
+
+
 def test_eval_runs_on_the_hpatches_fixture_with_random_weights(tmp_path):
     root = write_hpatches(tmp_path / "hpatches", num_images=2, size=(96, 128))
     overrides = ["model=r2d2", "data=hpatches", f"data.root={root}", "num_figures=0", "allow_random_weights=true"]
