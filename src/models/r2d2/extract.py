@@ -1,0 +1,139 @@
+"""R2D2's multi-scale keypoint extraction, as naver/r2d2 `extract.py` does it, and mutual-NN matching.
+
+Scales s = 1, 1/f, 1/f^2, ... (f = 2^0.25) are visited while s * max(H, W) >= min_size; those with
+s <= max_size / max(H, W) (and within [min_scale, max_scale]) are extracted.  Each smaller image is
+resized bilinearly from the previous one (a cascade, not from the original), to round(H s) x round(W s).
+At each scale: maxima of the repeatability in a 3x3 window where reliability and repeatability are both
+>= their thresholds; keypoints (x W / w, y H / h, 32 / s), score = reliability x repeatability.  The
+top-k scores over all scales are kept (numpy's argsort, ascending, as the reference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from corrlab.models.r2d2.patchnet import R2D2Net
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ExtractionConfig:
+    """extract.py's command-line defaults (the paper's HPatches setting, `size-256-1024`)."""
+
+    top_k: int = 5000  # 0 keeps every keypoint
+    scale_f: float = 2**0.25
+    min_size: int = 256
+    max_size: int = 1024
+    min_scale: float = 0.0
+    max_scale: float = 1.0
+    reliability_thr: float = 0.7
+    repeatability_thr: float = 0.7
+
+    def __post_init__(self) -> None:
+        if self.max_scale > 1:
+            raise ValueError(f"max_scale must be <= 1 (extract.py never upsamples), got {self.max_scale}")
+        if self.scale_f <= 1:
+            raise ValueError(f"scale_f must be > 1, got {self.scale_f}")
+
+
+@dataclass
+class Keypoints:
+    """Keypoints of one image in its input pixels: xys (N, 3) = x, y, patch diameter 32 / s;
+    descriptors (N, D) L2-normalised; scores (N,) reliability x repeatability, ascending."""
+
+    xys: Tensor
+    descriptors: Tensor
+    scores: Tensor
+
+    def __len__(self) -> int:
+        return self.xys.shape[0]
+
+
+def normalize_image(image: Tensor) -> Tensor:
+    """ImageNet mean / std normalisation of a B x 3 x H x W image in [0, 1] (torchvision's Normalize)."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=image.dtype, device=image.device)[:, None, None]
+    std = torch.tensor(IMAGENET_STD, dtype=image.dtype, device=image.device)[:, None, None]
+    return (image - mean) / std
+
+
+def pyramid(height: int, width: int, config: ExtractionConfig) -> list[tuple[float, int, int, bool]]:
+    """(scale, image height, image width, extracted?) for every level extract.py visits, in order.
+
+    An image whose longest side is under min_size has no level in extract.py (which then fails);
+    here it is extracted at its own size only."""
+    levels = []
+    s, h, w = 1.0, height, width
+    longest = max(height, width)
+    while s + 0.001 >= max(config.min_scale, config.min_size / longest):
+        levels.append((s, h, w, s - 0.001 <= min(config.max_scale, config.max_size / longest)))
+        s /= config.scale_f
+        h, w = round(height * s), round(width * s)
+    return levels or [(1.0, height, width, True)]
+
+
+def local_maxima(reliability: Tensor, repeatability: Tensor, config: ExtractionConfig) -> tuple[Tensor, Tensor]:
+    """(y, x) of the 3x3 repeatability maxima above both thresholds, row-major, of 1 x 1 x H x W maps."""
+    maxima = repeatability == F.max_pool2d(repeatability, kernel_size=3, stride=1, padding=1)
+    maxima &= repeatability >= config.repeatability_thr
+    maxima &= reliability >= config.reliability_thr
+    y, x = maxima[0, 0].nonzero().t()
+    return y, x
+
+
+@torch.inference_mode()
+def extract_multiscale(net: R2D2Net, image: Tensor, config: ExtractionConfig = ExtractionConfig()) -> Keypoints:
+    """Keypoints of one ImageNet-normalised 1 x 3 x H x W image over the scale pyramid (before top-k)."""
+    if image.ndim != 4 or image.shape[:2] != (1, 3):
+        raise ValueError(f"expected a 1 x 3 x H x W image, got {tuple(image.shape)}")
+    height, width = image.shape[-2:]
+    xs, ys, sizes, scores, descriptors = [], [], [], [], []
+    levels = pyramid(height, width, config)
+    for index, (s, h, w, extracted) in enumerate(levels):
+        if index > 0:
+            image = F.interpolate(image, (h, w), mode="bilinear", align_corners=False)
+        if not extracted:
+            continue
+        out = net(image)
+        y, x = local_maxima(out.reliability, out.repeatability, config)
+        xs.append(x.float() * width / w)
+        ys.append(y.float() * height / h)
+        sizes.append(torch.full((len(x),), 32 / s, dtype=torch.float32, device=image.device))
+        scores.append(out.reliability[0, 0, y, x] * out.repeatability[0, 0, y, x])
+        descriptors.append(out.descriptors[0, :, y, x].t())
+    if not xs:
+        return Keypoints(image.new_zeros(0, 3), image.new_zeros(0, net.dim), image.new_zeros(0))
+    xys = torch.stack([torch.cat(xs), torch.cat(ys), torch.cat(sizes)], dim=-1)
+    return Keypoints(xys, torch.cat(descriptors), torch.cat(scores))
+
+
+def top_k(keypoints: Keypoints, k: int) -> Keypoints:
+    """The k best-scored keypoints in extract.py's order (numpy argsort ascending; k = 0 keeps all)."""
+    order = np.argsort(keypoints.scores.cpu().numpy())[-k or None :]
+    index = torch.from_numpy(order).to(keypoints.scores.device)
+    return Keypoints(keypoints.xys[index], keypoints.descriptors[index], keypoints.scores[index])
+
+
+def extract_keypoints(net: R2D2Net, image: Tensor, config: ExtractionConfig = ExtractionConfig()) -> Keypoints:
+    """extract.py for one 3 x H x W RGB image in [0, 1]: normalise, multi-scale extraction, top-k."""
+    return top_k(extract_multiscale(net, normalize_image(image[None]), config), config.top_k)
+
+
+def mutual_nearest_neighbours(desc0: Tensor, desc1: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Indices (i0, i1) of the mutual nearest neighbours by dot product, and their similarity
+    (D2-Net's `mnn_matcher`, the matcher of R2D2's HPatches evaluation)."""
+    if len(desc0) == 0 or len(desc1) == 0:
+        empty = torch.zeros(0, dtype=torch.long, device=desc0.device)
+        return empty, empty, desc0.new_zeros(0)
+    similarity = desc0 @ desc1.t()
+    best, nn01 = similarity.max(dim=1)
+    nn10 = similarity.max(dim=0)[1]
+    ids0 = torch.arange(len(desc0), device=desc0.device)
+    mutual = nn10[nn01] == ids0
+    return ids0[mutual], nn01[mutual], best[mutual]
