@@ -93,6 +93,8 @@ def test_each_datamodule_keeps_its_default_and_the_direction_follows_the_benchma
     assert cfg.callbacks.model_checkpoint.mode == "max"
     cfg = compose_config("train", ["data=synthetic", "benchmark=synthetic_dense"], tmp_path)
     assert cfg.callbacks.model_checkpoint.mode == "min" and cfg.benchmark.main_metric == "aepe"
+    cfg = compose_config("train", ["data=synthetic", "benchmark.figure_threshold_px=1.5"], tmp_path)
+    assert cfg.callbacks.match_figure.threshold_px == 1.5
 
 
 @pytest.mark.slow
