@@ -71,7 +71,9 @@ class DenseSampler:
             raise ValueError(f"dense sampling mode must be one of {MODES}, got '{self.mode}'")
 
     def __call__(self, matches: Matches, image0_size: tuple[int, int], image1_size: tuple[int, int]) -> Matches:
-        """Matches of every pair from `matches.warp` / `certainty` (certainty 1 everywhere when absent)."""
+        """Sparse matches of every pair drawn from `matches.warp` / `certainty` (certainty 1 everywhere when
+        absent), returned with the warp, certainty and frame kept, so dense and sparse benchmarks both read them.
+        A dense method's match() ends with `return sampler(Matches.dense(warp, certainty), size0, size1)`."""
         if matches.warp is None:
             raise ValueError("DenseSampler needs matches with a warp")
         frame = warp_frame_for(matches, image0_size)
@@ -89,7 +91,16 @@ class DenseSampler:
             score = torch.where(inside & torch.isfinite(score), score, torch.zeros_like(score))
             index = self.select(points0, points1, score, frame, image1_size, generator)
             parts.append(Matches(points0[index], points1[index], score[index], torch.full_like(index, b)))
-        return Matches.concat(parts) if parts else Matches.empty(warp.device)
+        sparse = Matches.concat(parts)
+        return Matches(
+            sparse.kpts0,
+            sparse.kpts1,
+            sparse.scores,
+            sparse.batch_idx,
+            matches.warp,
+            matches.certainty,
+            warp_frame=matches.warp_frame,
+        )
 
     def select(
         self,

@@ -63,6 +63,12 @@ class Matches:
         )
 
     @classmethod
+    def dense(cls, warp: Tensor, certainty: Tensor | None = None, warp_frame: tuple[int, int] | None = None) -> Matches:
+        """A dense prediction without sparse matches (corrlab.dense_sampling.DenseSampler draws them)."""
+        empty = cls.empty(warp.device)
+        return cls(empty.kpts0, empty.kpts1, empty.scores, empty.batch_idx, warp, certainty, warp_frame=warp_frame)
+
+    @classmethod
     def concat(cls, parts: list[Matches]) -> Matches:
         """Concatenate the matches of several pairs (their batch_idx already set), with their extras and, when
         every part has one, their warps and certainties stacked in part order (one part per pair)."""

@@ -78,6 +78,7 @@ def test_a_benchmark_that_does_not_fit_the_data_names_the_ones_that_do(tmp_path)
 
 @pytest.mark.slow
 def test_each_datamodule_keeps_its_default_and_the_direction_follows_the_benchmark(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     defaults = {
         "synthetic": "synthetic_homography",
         "hpatches": "hpatches_mma",
@@ -93,6 +94,10 @@ def test_each_datamodule_keeps_its_default_and_the_direction_follows_the_benchma
     assert cfg.callbacks.model_checkpoint.mode == "max"
     cfg = compose_config("train", ["data=synthetic", "benchmark=synthetic_dense"], tmp_path)
     assert cfg.callbacks.model_checkpoint.mode == "min" and cfg.benchmark.main_metric == "aepe"
+    sweep = compose_config("train", ["hparams_search=optuna", "benchmark=synthetic_dense"], tmp_path)
+    assert sweep.hydra.sweeper.direction == "minimize"
+    cfg = compose_config("train", ["data=synthetic", "benchmark.figure_threshold_px=1.5"], tmp_path)
+    assert cfg.callbacks.match_figure.threshold_px == 1.5
 
 
 @pytest.mark.slow

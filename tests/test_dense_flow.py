@@ -41,10 +41,7 @@ def test_dense_flow_aepe_and_pck_by_hand():
     warp[1, 0, :2, 1] += 6.0  # pair 1: 2 of its 5 pixels 6 px off
     warp[0, 3, 4] = float("nan")  # an invalid pixel: never read
     benchmark = DenseFlowBenchmark(BenchmarkData("t", "test", ["a", "b"], ("flow", "flow_valid"), {}))
-    empty = Matches.empty()
-    records = benchmark.update(
-        flow_batch(), Matches(empty.kpts0, empty.kpts1, empty.scores, empty.batch_idx, warp=warp)
-    )
+    records = benchmark.update(flow_batch(), Matches.dense(warp))
     assert records[0]["aepe"] == pytest.approx(6 / 16) and records[1]["aepe"] == pytest.approx(12 / 5)
     metrics = benchmark.compute()
     assert metrics["aepe"] == pytest.approx((6 / 16 + 12 / 5) / 2)
@@ -62,11 +59,10 @@ def test_a_half_resolution_warp_is_sampled_in_its_frame_or_refused():
     batch["flow_valid"] = torch.zeros(1, 4, 6, dtype=torch.bool)
     batch["flow_valid"][0, 1:3, 1:5] = True  # pixels between the cell centres (0.5..4.5, 0.5..2.5)
     data = BenchmarkData("t", "test", ["a"], ("flow", "flow_valid"), {})
-    e = Matches.empty()
-    framed = Matches(e.kpts0, e.kpts1, e.scores, e.batch_idx, warp=warp, warp_frame=(4, 6))
+    framed = Matches.dense(warp, warp_frame=(4, 6))
     assert DenseFlowBenchmark(data).update(batch, framed)[0]["aepe"] == pytest.approx(0.0, abs=1e-5)
     with pytest.raises(ValueError, match="warp_frame"):
-        DenseFlowBenchmark(data).update(batch, Matches(e.kpts0, e.kpts1, e.scores, e.batch_idx, warp=warp))
+        DenseFlowBenchmark(data).update(batch, Matches.dense(warp))
 
 
 def test_sparse_matches_are_read_through_the_nearest_match():
@@ -135,9 +131,8 @@ def test_dense_hpatches_at_original_size_and_an_exact_warp_score_zero(tmp_path):
     h, w = batch["image0"].shape[-2:]
     assert (h, w) == tuple(batch["size0"][0].tolist())  # image k's own size
     warp = grid_points((h, w), (h, w)).reshape(1, h, w, 2) + batch["flow"]
-    e = Matches.empty()
     benchmark = dm.make_benchmark("test")
-    benchmark.update(batch, Matches(e.kpts0, e.kpts1, e.scores, e.batch_idx, warp=warp))
+    benchmark.update(batch, Matches.dense(warp))
     metrics = benchmark.compute()
     assert metrics["aepe"] == pytest.approx(0.0, abs=1e-3) and metrics["1-2/pck@1"] == 1.0
     assert benchmark.spec()["benchmark"] == "hpatches_dense" and benchmark.spec()["main_metric"]["mode"] == "min"

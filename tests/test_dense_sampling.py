@@ -56,10 +56,7 @@ class HalfResolutionWarp(MatchingModule):
     def match(self, batch: dict) -> Matches:
         cells = grid_points((4, 6), (8, 12)).reshape(1, 4, 6, 2)
         warp = cells * torch.tensor([2.0, 1.0]) + torch.tensor([1.0, 0.0])
-        e = Matches.empty()
-        return Matches(
-            e.kpts0, e.kpts1, e.scores, e.batch_idx, warp=warp, warp_frame=(8, 12) if self.say_frame else None
-        )
+        return Matches.dense(warp, warp_frame=(8, 12) if self.say_frame else None)
 
 
 def test_transfer_samples_a_half_resolution_warp_in_its_frame_or_refuses_it():
@@ -77,6 +74,7 @@ def test_topk_and_threshold_pick_the_most_certain_cells():
     assert top.scores.tolist() == pytest.approx([1.0, 22 / 23, 21 / 23])
     assert torch.equal(top.kpts0, torch.tensor([[5.0, 3.0], [4.0, 3.0], [3.0, 3.0]]))
     assert torch.equal(top.kpts1, top.kpts0 + 1.0)  # warp = grid + 1
+    assert torch.equal(top.warp, pair.warp) and torch.equal(top.certainty, pair.certainty)  # kept for dense benchmarks
     # certainty >= 0.5: cells 12..23 = rows 2 and 3 (12/23 > 0.5 > 11/23); with a 4 x 6 image 1 the +1 warp puts
     # column 5 and row 3 outside it: row 2, columns 0..4 remain
     above = DenseSampler(mode="threshold", threshold=0.5)(pair, (4, 6), (4, 6))
@@ -89,8 +87,7 @@ def test_balanced_sampling_is_seeded_and_spreads_matches():
     certainty = torch.zeros(1, h, w)
     certainty[0, :, :8] = 1.0  # a dense certain strip
     certainty[0, ::4, 8::4] = 1.0  # sparse certain dots elsewhere
-    pair = Matches(*Matches.empty().__dict__.values())
-    pair = Matches(pair.kpts0, pair.kpts1, pair.scores, pair.batch_idx, warp=warp, certainty=certainty)
+    pair = Matches.dense(warp, certainty)
     sampler = DenseSampler(mode="balanced", num_matches=100, threshold=0.5, kde_std=0.1, min_density=0.0)
     first, again = sampler(pair, (h, w), (h, w)), sampler(pair, (h, w), (h, w))
     assert len(first) == 100 and torch.equal(first.kpts0, again.kpts0) and torch.equal(first.kpts1, first.kpts0)

@@ -61,6 +61,7 @@ class Benchmark(nn.Module):
 
     required_ground_truth: tuple[str, ...] = ()
     required_facts: tuple[str, ...] = ()
+    figure_threshold_px = 3.0  # a drawn match is "correct" within this error (benchmarks that score matches set it)
 
     def __init__(
         self,

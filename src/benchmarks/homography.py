@@ -41,6 +41,7 @@ class HomographyBenchmark(Benchmark):
         homography_thresholds: Sequence[float] = (1, 3, 5, 10),
         estimator: HomographyEstimator | None = None,
         ime_quirks: bool = False,
+        figure_threshold_px: float = 3.0,
         main_metric: str = "mma@3",
         mode: str = "max",
     ) -> None:
@@ -78,6 +79,7 @@ class HomographyBenchmark(Benchmark):
             **data.extra_spec,
         }
         super().__init__(spec, data.pair_names, data.groups, main_metric, mode)
+        self.figure_threshold_px = figure_threshold_px
 
     def make_metrics(self) -> nn.ModuleDict:
         return nn.ModuleDict(

@@ -33,6 +33,7 @@ class RelativePoseBenchmark(Benchmark):
         name: str = "megadepth1500",
         thresholds_deg: Sequence[float] = (5, 10, 20),
         estimator: EssentialEstimator | None = None,
+        figure_threshold_px: float = 3.0,
         main_metric: str = "pose_auc@10",
         mode: str = "max",
     ) -> None:
@@ -53,6 +54,7 @@ class RelativePoseBenchmark(Benchmark):
             **data.extra_spec,
         }
         super().__init__(spec, data.pair_names, data.groups, main_metric, mode)
+        self.figure_threshold_px = figure_threshold_px
 
     def make_metrics(self) -> nn.ModuleDict:
         return nn.ModuleDict(

@@ -58,16 +58,16 @@ def scaled_homography(H: np.ndarray, size_ref: tuple[int, int], size_trg: tuple[
 
 def target_flow(H_scaled: np.ndarray, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """DenseMatching's ground truth on the target grid (h, w): the source position H^-1 p of every target pixel p
-    (divided by z + 1e-8, as the reference) minus p, and the mask of positions inside [0, w-1] x [0, h-1]."""
+    minus p, and the mask of positions inside [0, w-1] x [0, h-1].  Same arithmetic as the reference (homogeneous
+    coordinates in float64, cast to float32, divided by z + 1e-8 in float32), so the values agree bit for bit."""
     h, w = size
     X, Y = np.meshgrid(np.linspace(0, w - 1, w), np.linspace(0, h - 1, h))
-    points = np.stack([X.ravel(), Y.ravel(), np.ones(h * w)])
-    mapped = np.linalg.inv(H_scaled) @ points
+    mapped = torch.from_numpy(np.linalg.inv(H_scaled) @ np.stack([X.ravel(), Y.ravel(), np.ones(h * w)])).float()
     x = (mapped[0] / (mapped[2] + 1e-8)).reshape(h, w)
     y = (mapped[1] / (mapped[2] + 1e-8)).reshape(h, w)
     valid = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
-    flow = np.stack([x - X, y - Y], axis=-1)
-    return torch.from_numpy(flow).float(), torch.from_numpy(valid)
+    flow = torch.stack([x.double() - torch.from_numpy(X), y.double() - torch.from_numpy(Y)], dim=-1)
+    return flow.float(), valid
 
 
 class HPatchesDensePairs(PairDataset):

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from corrlab.modules.base import MatchingModule
 from corrlab.pipeline.instantiate import instantiate, instantiate_collection
 from corrlab.pipeline.run_files import write_config, write_json, write_jsonl
-from corrlab.tracking.correctness import DEFAULT_THRESHOLD_PX, match_correctness
+from corrlab.tracking.correctness import match_correctness
 from corrlab.tracking.eval_logging import log_evaluation
 from corrlab.tracking.figures import draw_matches, mma_curve, plot_mma_curves
 from corrlab.tracking.progress_lines import ProgressLines
@@ -102,8 +102,8 @@ def evaluate(cfg: DictConfig) -> dict:
                         pair.kpts0,
                         pair.kpts1,
                         figure_dir / f"{len(records) - 1:03d}_{batch['name'][0].replace('/', '_')}.png",
-                        correct=match_correctness(batch, 0, pair),
-                        threshold_px=DEFAULT_THRESHOLD_PX,
+                        correct=match_correctness(batch, 0, pair, benchmark.figure_threshold_px),
+                        threshold_px=benchmark.figure_threshold_px,
                         title=batch["name"][0],
                     )
                 )
