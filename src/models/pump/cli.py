@@ -23,6 +23,7 @@ from corrlab.models.pump.images import resize_max_side
 from corrlab.models.pump.matcher import apply_affine
 from corrlab.models.pump.modes import MODES, make_matcher
 from corrlab.models.pump.output import save_corres
+from corrlab.safe_loading import torch_load
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     start = time.perf_counter()
     descriptor = ConvMixer()
-    descriptor.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True), strict=True)
+    descriptor.load_state_dict(torch_load(args.weights, "--weights"), strict=True)
     matching = {
         "mode": args.mode,
         "levels": args.levels,
