@@ -14,6 +14,7 @@ from corrlab.datamodules.errors import UnreadableFileError
 from corrlab.datamodules.pfpascal import PFPascalDataModule
 from corrlab.datamodules.spair import SPairDataModule
 from tests.helpers.hpatches_fixture import write_hpatches
+from tests.helpers.megadepth_fixture import write_megadepth
 from tests.helpers.semantic_fixtures import write_pfpascal, write_spair
 
 CAT_PAIR = "000001-2010_000001-2010_000002:cat"
@@ -99,3 +100,12 @@ def test_hpatches_verify_parses_the_homographies(tmp_path):
     check = get("hpatches").verify(root).checks[-1]
     assert not check.ok and check.num_missing == 1 and "v_fixture/H_1_4" in check.missing[0]
     assert check.detail == "8 of 9 present files parse"  # the folder H_1_2 is not a file: its own check fails
+
+
+def test_megadepth_verify_parses_scene_infos(tmp_path):
+    root = write_megadepth(tmp_path / "megadepth")
+    assert get("megadepth").verify(root).ok("train")
+    (root / "scene_info" / "9999.npz").mkdir()  # a folder in place of a scene info: it used to pass
+    report = get("megadepth").verify(root)
+    check = next(c for c in report.checks if c.what == "scene_info files parse")
+    assert not report.ok("train") and check.num_missing == 1 and "9999.npz" in check.missing[0]
