@@ -6,8 +6,8 @@ The released file (Patch2Pix data_pairs/download.sh; 60,661 pairs in 160 scenes)
 {scene: {'ims': [...], 'pairs': [Namespace(im1, im2, overlap, K1, K2, R, t, q, crop1, crop2)]}} with
 image names relative to MegaDepth_undistort/ ('<scene>/images/<f>.jpg').  Names become root-relative
 D2-Net paths (Undistorted_SfM/<scene>/images/<f>.jpg), T_0to1 = [R | t] (camera 1 -> camera 2, as
-Patch2Pix's abs2relapose), depth paths the D2-Net phoenix/.../dense0/depths/<f>.h5.  Unpickling runs
-code from the file: convert only the file from Patch2Pix's own download.
+Patch2Pix's abs2relapose), depth paths the D2-Net phoenix/.../dense0/depths/<f>.h5.  The pickle is read by
+a restricted unpickler (numpy arrays, builtin values and argparse.Namespace only), so it runs no code.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 
 from corrlab.datamodules.errors import UnreadableFileError
 from corrlab.datamodules.posed_index import PosedPairIndex, save_pair_list
+from corrlab.safe_loading import NAMESPACE_GLOBALS, read_npy
 
 DEPTH_TEMPLATE = "phoenix/S6/zl548/MegaDepth_v1/{scene}/dense0/depths/{stem}.h5"
 
@@ -30,7 +31,7 @@ def load_patch2pix_pairs(path: str | Path) -> PosedPairIndex:
     """The pairs of a Patch2Pix pair file as a PosedPairIndex (cameras per pair)."""
     path = Path(path)
     try:
-        content = np.load(path, allow_pickle=True).item()
+        content = read_npy(path.read_bytes(), path, extra=NAMESPACE_GLOBALS).item()  # builds no other objects
         scenes = {str(scene): content[scene]["pairs"] for scene in sorted(content)}
     except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, pickle.UnpicklingError) as error:
         raise UnreadableFileError(path, f"not a Patch2Pix pair file ({type(error).__name__}: {error})") from error

@@ -4,6 +4,7 @@ hand for the fixture), reproducible from the seed, then read like SPair."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import torch
@@ -118,3 +119,46 @@ def test_missing_pairs_and_verify(dataset, tmp_path):
     assert ap10k.verify(root) == []
     problems = ap10k.verify(root, pairs=tmp_path / "none")
     assert len(problems) == 7 and "trn.txt" in problems[0]
+
+
+def test_manifest_counts_what_was_dropped_and_warns_of_empty_splits(dataset, tmp_path, caplog):
+    root, usable, counts = dataset
+    manifest = json.loads((root / "PairAnnotation" / "manifest.json").read_text())
+    # the fixture: one crowded cat image with 2 animals, one cat with 2 labelled keypoints
+    assert manifest["dropped_annotations"] == {
+        "several_animals_in_image": 2,
+        "crowd_list": 0,
+        "too_few_keypoints": 1,
+        "crowd_list_entries_matching_no_image": 0,
+    }
+    assert manifest["empty_splits"] == ["val_cross_species", "val_cross_family"]
+    assert manifest["missing_annotation_files"] == []
+    crowd = tmp_path / "crowd.txt"
+    dog = usable["dog"]
+    crowd.write_text(f"{dog[0]}.jpg\ndata/{dog[1]}.jpg\n{dog[2]}\n999999999999.jpg\n")
+    with caplog.at_level(logging.WARNING):
+        again = write_pairs(root, tmp_path / "crowd", seed=42, crowd_list=crowd)
+    dropped = json.loads((tmp_path / "crowd" / "manifest.json").read_text())["dropped_annotations"]
+    assert dropped["crowd_list"] == 3 and dropped["crowd_list_entries_matching_no_image"] == 1
+    assert again["test"] == counts["test"] - 14 + 2  # dog: 6 test images -> 3, 14 pairs -> 2 (dogs 4, 5 share none)
+    assert "no pairs in val_cross_species, val_cross_family" in caplog.text
+
+
+def test_pairs_from_the_annotation_files_present_with_a_warning(dataset, tmp_path, caplog):
+    root, _, _ = dataset
+    partial = tmp_path / "ap-10k"
+    (partial / "annotations").mkdir(parents=True)
+    (partial / "data").symlink_to(root / "data")
+    for split in ("train", "test"):
+        name = f"ap10k-{split}-split1.json"
+        (partial / "annotations" / name).write_text((root / "annotations" / name).read_text())
+    with caplog.at_level(logging.WARNING):
+        counts = write_pairs(partial, partial / "PairAnnotation", seed=42)
+    assert sum(counts.values()) > 0
+    assert "lacks annotations/ap10k-val-split1.json" in caplog.text
+    manifest = json.loads((partial / "PairAnnotation" / "manifest.json").read_text())
+    assert manifest["missing_annotation_files"] == ["ap10k-val-split1.json"]
+    (partial / "annotations" / "ap10k-train-split1.json").unlink()
+    (partial / "annotations" / "ap10k-test-split1.json").unlink()
+    with pytest.raises(DatasetNotFoundError, match="has none of annotations/"):
+        write_pairs(partial, partial / "other")

@@ -18,6 +18,8 @@ def read_json(path: str | Path) -> Any:
         text = path.read_text()
     except OSError as error:
         raise UnreadableFileError(path, error.strerror or str(error)) from error
+    except UnicodeDecodeError as error:
+        raise UnreadableFileError(path, f"not a text file ({error.reason} at byte {error.start})") from error
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
@@ -45,14 +47,19 @@ def read_csv_rows(path: str | Path, columns: Sequence[str]) -> Iterator[tuple[in
         raise UnreadableFileError(path, error.strerror or str(error)) from error
     with handle:
         reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise UnreadableFileError(path, f"line 1: the header {header} lacks column(s) {missing}")
-        for row in reader:
-            if None in row or any(row.get(c) is None for c in columns):
-                raise UnreadableFileError(path, f"line {reader.line_num}: expected {len(header)} columns")
-            yield reader.line_num, row
+        try:
+            header = reader.fieldnames or []
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise UnreadableFileError(path, f"line 1: the header {header} lacks column(s) {missing}")
+            for row in reader:
+                if None in row or any(row.get(c) is None for c in columns):
+                    raise UnreadableFileError(path, f"line {reader.line_num}: expected {len(header)} columns")
+                yield reader.line_num, row
+        except UnicodeDecodeError as error:
+            raise UnreadableFileError(path, f"not a text CSV file ({error.reason} at byte {error.start})") from error
+        except csv.Error as error:
+            raise UnreadableFileError(path, f"line {reader.line_num}: not a valid CSV row ({error})") from error
 
 
 def parse_coordinates(text: str, path: str | Path, line: int, column: str) -> list[float]:

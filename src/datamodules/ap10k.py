@@ -3,6 +3,7 @@ only the pair names of <split>.txt; each item reads one self-contained pair JSON
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -105,9 +106,12 @@ class AP10KPairs(KeypointPairDataset):
         )
 
 
-def verify(root: str | Path, pairs: str | Path | None = None) -> list[str]:
-    """Problems of an AP-10K folder (empty when complete): the original annotations and images, and the pair
-    folder (`pairs`, default <root>/PairAnnotation) with every list, pair JSON and image it names."""
+def verify(
+    root: str | Path, pairs: str | Path | None = None, splits: Sequence[str] = ("train", "val", "test")
+) -> list[str]:
+    """Problems of an AP-10K folder for the given splits (empty when complete): the original annotations and
+    images, and the pair folder (`pairs`, default <root>/PairAnnotation) with every list, pair JSON and image
+    it names, each pair JSON parsed as loading does."""
     root = Path(root)
     if not root.is_dir():
         return [f"{root} does not exist"]
@@ -119,7 +123,8 @@ def verify(root: str | Path, pairs: str | Path | None = None) -> list[str]:
     if not (root / "data").is_dir():
         problems.append(f"missing folder {root / 'data'}")
     pairs = Path(pairs) if pairs else root / "PairAnnotation"
-    for folder in SPLIT_DIRS:
+    folders = {split_dir(split, setting) for split in splits for setting in SETTINGS}
+    for folder in sorted(folders, key=SPLIT_DIRS.index):
         try:
             names = read_names(pairs / f"{folder}.txt")
         except UnreadableFileError as error:
@@ -134,6 +139,8 @@ def verify(root: str | Path, pairs: str | Path | None = None) -> list[str]:
         lost = sorted(s for s in images if not (root / "data" / f"{s}.jpg").is_file())
         if lost:
             problems.append(f"{len(lost)} image(s) of {folder}.txt missing under {root / 'data'}, e.g. {lost[0]}.jpg")
+        present = [n for n in names if (pairs / folder / f"{n}.json").is_file()]
+        problems += AP10KPairs(root, pairs / folder, present, ResizePolicy(), 0.0).load_problems(f"{folder}.txt")
     return problems
 
 

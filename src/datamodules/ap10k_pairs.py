@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -26,6 +27,8 @@ import numpy as np
 from corrlab.datamodules.annotation_io import read_json, require
 from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
 from corrlab.datamodules.keypoint_groups import AP10K_KEYPOINTS
+
+log = logging.getLogger(__name__)
 
 ANNOTATION_FILES = ("ap10k-train-split{}.json", "ap10k-val-split{}.json", "ap10k-test-split{}.json")
 SETTINGS = {"intra-species": "", "cross-species": "_cross_species", "cross-family": "_cross_family"}
@@ -74,13 +77,30 @@ class Animal:
         return self.keypoints[:, 2] > 0
 
 
+def annotation_files(root: Path, split_index: int = 1) -> tuple[list[Path], list[str]]:
+    """The train/val/test annotation files present, and the names of those missing (at least one must be there)."""
+    paths = [root / "annotations" / pattern.format(split_index) for pattern in ANNOTATION_FILES]
+    present, missing = [p for p in paths if p.is_file()], [p.name for p in paths if not p.is_file()]
+    if not present:
+        raise DatasetNotFoundError(
+            "AP-10K", root, LAYOUT, HOW_TO_GET, problem=f"has none of annotations/{{{', '.join(missing)}}}"
+        )
+    return present, missing
+
+
 def load_annotations(root: Path, split_index: int = 1) -> tuple[list[dict], dict[int, dict], dict[int, dict]]:
-    """Annotations, images by id and categories by id, merged over the train/val/test files."""
+    """Annotations, images by id and categories by id, merged over the train/val/test files present."""
     annotations, images, categories = [], {}, {}
-    for pattern in ANNOTATION_FILES:
-        path = root / "annotations" / pattern.format(split_index)
-        if not path.is_file():
-            raise DatasetNotFoundError("AP-10K", root, LAYOUT, HOW_TO_GET, problem=f"has no {path.relative_to(root)}")
+    present, missing = annotation_files(root, split_index)
+    if missing:
+        log.warning(
+            "AP-10K at %s lacks annotations/%s: writing pairs from %s only, so they differ from GeoAware-SC's "
+            "(which merges all three)",
+            root,
+            ", ".join(missing),
+            ", ".join(p.name for p in present),
+        )
+    for path in present:
         data = read_json(path)
         require(data, ["images", "annotations", "categories"], path)
         annotations += [dict(a, _file=str(path)) for a in data["annotations"]]
@@ -94,11 +114,21 @@ def load_annotations(root: Path, split_index: int = 1) -> tuple[list[dict], dict
     return annotations, images, categories
 
 
-def usable_animals(root: Path, recipe: Recipe, crowd_list: Sequence[str] = (), split_index: int = 1) -> list[Animal]:
-    """Annotations of uncrowded images with at least `min_keypoints` labelled keypoints."""
+def crowd_stems(entries: Sequence[str]) -> set[str]:
+    """Image stems of a crowd list, whether written as stems, file names (.jpg) or paths."""
+    return {Path(entry).stem for entry in entries if entry.strip()}
+
+
+def usable_animals(
+    root: Path, recipe: Recipe, crowd_list: Sequence[str] = (), split_index: int = 1
+) -> tuple[list[Animal], dict[str, int]]:
+    """Annotations of uncrowded images with at least `min_keypoints` labelled keypoints, and the number of
+    annotations dropped by each rule (plus the crowd-list entries that name no annotated image)."""
     annotations, images, categories = load_annotations(root, split_index)
     per_image = Counter(int(a["image_id"]) for a in annotations)
-    crowded = set(crowd_list)
+    crowded = crowd_stems(crowd_list)
+    dropped = Counter({"several_animals_in_image": 0, "crowd_list": 0, "too_few_keypoints": 0})
+    seen_stems = set()
     animals = []
     for a in annotations:
         for key in ("image_id", "category_id", "keypoints", "bbox"):
@@ -112,7 +142,12 @@ def usable_animals(root: Path, recipe: Recipe, crowd_list: Sequence[str] = (), s
         stem, suffix = Path(image["file_name"]).stem, Path(image["file_name"]).suffix
         if suffix != ".jpg":
             raise UnreadableFileError(a["_file"], f"image {image['file_name']}: AP-10K images are .jpg")
-        if per_image[int(a["image_id"])] > 1 or stem in crowded:
+        seen_stems.add(stem)
+        if per_image[int(a["image_id"])] > 1:
+            dropped["several_animals_in_image"] += 1
+            continue
+        if stem in crowded:
+            dropped["crowd_list"] += 1
             continue
         keypoints = np.asarray(a["keypoints"], dtype=np.float64).reshape(-1, 3)
         if keypoints.shape != (17, 3):
@@ -132,7 +167,10 @@ def usable_animals(root: Path, recipe: Recipe, crowd_list: Sequence[str] = (), s
         )
         if animal.visible.sum() >= recipe.min_keypoints:
             animals.append(animal)
-    return animals
+        else:
+            dropped["too_few_keypoints"] += 1
+    dropped["crowd_list_entries_matching_no_image"] = len(crowded - seen_stems)
+    return animals, dict(dropped)
 
 
 def split_species(animals: list[Animal], recipe: Recipe) -> dict[str, dict[tuple[str, str], list[Animal]]]:
@@ -236,7 +274,8 @@ def pair_record(source: Animal, target: Animal, category: str, setting: str) -> 
 def write_pairs(
     root: Path, out: Path, seed: int = 42, crowd_list: Path | None = None, overwrite: bool = False
 ) -> dict[str, int]:
-    """Write out/<split>/<name>.json, out/<split>.txt and out/manifest.json; return the pair count per split."""
+    """Write out/<split>/<name>.json, out/<split>.txt and out/manifest.json (with what was dropped and which
+    splits came out empty, both also logged); return the pair count per split."""
     existing = [d for d in SPLIT_DIRS if (out / d).exists() or (out / f"{d}.txt").exists()]
     if existing and not overwrite:
         raise FileExistsError(
@@ -244,7 +283,9 @@ def write_pairs(
         )
     recipe = Recipe()
     crowd = crowd_list.read_text().split() if crowd_list else []
-    pairs = make_pairs(usable_animals(root, recipe, crowd), recipe, seed)
+    animals, dropped = usable_animals(root, recipe, crowd)
+    log.info("AP-10K: %d usable animals; dropped: %s", len(animals), dropped)
+    pairs = make_pairs(animals, recipe, seed)
     counts = {}
     for split, members in pairs.items():
         folder = out / split
@@ -259,12 +300,19 @@ def write_pairs(
             names.append(name)
         (out / f"{split}.txt").write_text("".join(f"{n}\n" for n in names))
         counts[split] = len(names)
+    empty = [split for split, count in counts.items() if count == 0]
+    if empty:
+        log.warning("AP-10K: no pairs in %s (too few usable images of those species/families)", ", ".join(empty))
     manifest = {
         "source": str(root),
         "seed": seed,
         "recipe": asdict(recipe),
         "crowd_list": str(crowd_list) if crowd_list else None,
         "crowd_rule": "images with more than one annotated animal, plus the crowd list",
+        "annotation_files": [p.name for p in annotation_files(root)[0]],
+        "missing_annotation_files": annotation_files(root)[1],  # a warning was logged when any
+        "dropped_annotations": dropped,
+        "empty_splits": empty,
         "pairs": counts,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -281,6 +329,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace pairs written before")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     counts = write_pairs(
         args.root, args.out or args.root / "PairAnnotation", args.seed, args.crowd_list, args.overwrite
     )

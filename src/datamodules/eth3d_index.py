@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from corrlab.datamodules.errors import UnreadableFileError
+from corrlab.safe_loading import load_pickle
 
 TRAINING_SCENES = ("delivery_area", "electro", "forest", "playground", "terrains")  # multiview_training/
 TESTING_SCENES = ("lakeside", "sand_box", "storage_room", "storage_room_2", "tunnel")  # multiview_testing/
@@ -58,12 +59,9 @@ def load_pairs_file(path: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise UnreadableFileError(path, "no such ETH3D pair file")
     try:
-        with open(path, "rb") as handle:
-            try:
-                content = pickle.load(handle)
-            except UnicodeDecodeError:  # written by Python 2
-                handle.seek(0)
-                content = pickle.load(handle, encoding="latin1")
+        content = load_pickle(path)  # official pickles, read without running code (only numpy and builtin values)
+    except UnreadableFileError:
+        raise
     except (
         OSError,
         EOFError,

@@ -47,11 +47,17 @@ class KeypointPair:
 
 
 def scatter_slots(ids: Sequence[int], points: Sequence[Sequence[float]], num_slots: int, path: Path) -> np.ndarray:
-    """(num_slots, 2) array with `points` at rows `ids`; ids out of range name the file."""
+    """(num_slots, 2) array with `points` at rows `ids`; ids out of range or a point that is not [x, y]
+    (e.g. null) name the file."""
     out = np.zeros((num_slots, 2))
     ids = np.asarray(ids, dtype=np.int64)
     if len(ids) and (ids.min() < 0 or ids.max() >= num_slots):
         raise UnreadableFileError(path, f"keypoint id {int(ids.max())} outside 0..{num_slots - 1} (data.max_keypoints)")
+    for number, point in enumerate(points):
+        if not (
+            isinstance(point, (list, tuple)) and len(point) == 2 and all(isinstance(v, (int, float)) for v in point)
+        ):
+            raise UnreadableFileError(path, f"keypoint {number} is {point!r}, expected [x, y] numbers")
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     if len(points) != len(ids):
         raise UnreadableFileError(path, f"{len(points)} keypoints but {len(ids)} keypoint ids")
@@ -131,6 +137,20 @@ class KeypointPairDataset(PairDataset):
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def load_problems(self, label: str, limit: int = 3) -> list[str]:
+        """Parse every pair's annotations as loading does (no image decoded): one problem per failing file,
+        the first `limit` named, for verify."""
+        errors = []
+        for index in range(len(self)):
+            try:
+                self.load(index)
+            except (UnreadableFileError, OSError, ValueError) as error:
+                errors.append(str(error))
+        if not errors:
+            return []
+        more = f" ... and {len(errors) - limit} more" if len(errors) > limit else ""
+        return [f"{label}: {len(errors)} pair annotation(s) do not load: " + "; ".join(errors[:limit]) + more]
 
     def pair_names(self) -> list[str]:
         return list(self.names)

@@ -16,6 +16,7 @@ import numpy as np
 
 from corrlab.datamodules.errors import UnreadableFileError
 from corrlab.datamodules.posed_index import PosedPairIndex, concat
+from corrlab.safe_loading import load_npz, load_pickle, npz_keys
 
 PATCH2PIX_TEST_SCENES = ("0024", "0021", "0025", "1589", "0019", "0008", "0032", "0063")  # IMW2020 test scenes
 MEGADEPTH1500_SCENES = ("0015", "0022")
@@ -45,31 +46,29 @@ Check a folder with: corrlab-data verify megadepth <root> [--part train|test1500
 
 
 def load_index_file(path: str | Path, keys: Sequence[str]) -> dict[str, Any]:
-    """The listed entries of a scene-info file: an .npz archive (D2-Net) or a pickled dict (LoFTR);
-    an unreadable file or a missing key names the file."""
+    """The listed entries of a scene-info file: an .npz archive (D2-Net) or a pickled dict (LoFTR), both
+    holding pickled object arrays, read without running code (corrlab.safe_loading); an unreadable,
+    unsafe or incomplete file names the file."""
     path = Path(path)
     if not path.is_file():
         raise UnreadableFileError(path, "no such index file")
     try:
-        data = np.load(path, allow_pickle=True)
+        if zipfile.is_zipfile(path):
+            available = npz_keys(path)
+            data = load_npz(path, [k for k in keys if k in available])
+        else:
+            data = load_pickle(path)
+            available = list(data) if isinstance(data, dict) else None
+    except UnreadableFileError:
+        raise
     except (OSError, ValueError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
         raise UnreadableFileError(path, f"not a readable .npz or pickled scene-info dict ({error})") from error
-    try:
-        available = (
-            data.files if isinstance(data, np.lib.npyio.NpzFile) else list(data) if isinstance(data, dict) else None
-        )
-        if available is None:
-            raise UnreadableFileError(path, f"expected a dict of arrays, found {type(data).__name__}")
-        missing = [k for k in keys if k not in available]
-        if missing:
-            raise UnreadableFileError(path, f"missing entries {missing} (has {sorted(available)})")
-        try:
-            return {k: data[k] for k in keys}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-            raise UnreadableFileError(path, f"corrupt entry ({error})") from error
-    finally:
-        if isinstance(data, np.lib.npyio.NpzFile):
-            data.close()
+    if available is None:
+        raise UnreadableFileError(path, f"expected a dict of arrays, found {type(data).__name__}")
+    missing = [k for k in keys if k not in available]
+    if missing:
+        raise UnreadableFileError(path, f"missing entries {missing} (has {sorted(available)})")
+    return {k: data[k] for k in keys}
 
 
 def _camera_arrays(info: dict[str, Any], rows: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray]:

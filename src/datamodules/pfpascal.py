@@ -3,6 +3,7 @@ training CSV (source_image,target_image,class,flip), from the PF-dataset-PASCAL 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +38,14 @@ CLASSES = (
     "train",
     "tvmonitor",
 )  # the CSV class column is 1-based in this order
+MAX_KEYPOINTS = 20  # keypoint slots per pair (weakalign pads to 20)
 PAIR_COLUMNS = ("source_image", "target_image", "class")
 KEYPOINT_COLUMNS = ("XA", "YA", "XB", "YB")
 LAYOUT = """\
 <root>/
   PF-dataset-PASCAL/JPEGImages/<image>.jpg                  (1,351 images, 20 classes)
-  PF-dataset-PASCAL/Annotations/<class>/<image>.mat         (kps N x 2, NaN = invisible; needed for training only)
+  PF-dataset-PASCAL/Annotations/<class>/<image>.mat         (kps N x 2, NaN = invisible; needed by a CSV without
+                                                            XA..YB columns: the training CSV and NCNet's val CSV)
   test_pairs_pf_pascal.csv  (299 pairs)  val_pairs_pf_pascal.csv  (308 pairs)
       source_image,target_image,class,XA,YA,XB,YB   image paths relative to <root>, class 1-based,
       XA..YB ';'-separated coordinates of corresponding keypoints
@@ -80,7 +83,11 @@ class PascalRow:
 
 def read_rows(path: Path) -> list[PascalRow]:
     """Every row of a pair CSV (class ids and the flip flag checked; coordinates parsed later)."""
-    header = path.open().readline()
+    try:
+        with path.open() as handle:
+            header = handle.readline()
+    except UnicodeDecodeError as error:
+        raise UnreadableFileError(path, f"not a text CSV file ({error.reason} at byte {error.start})") from error
     with_keypoints = all(c in header for c in KEYPOINT_COLUMNS)
     rows = []
     for line, row in read_csv_rows(path, PAIR_COLUMNS + (KEYPOINT_COLUMNS if with_keypoints else ())):
@@ -181,18 +188,19 @@ def find_csv(root: Path, split: str) -> Path:
     )
 
 
-def verify(root: str | Path) -> list[str]:
-    """Problems of a PF-Pascal folder (empty when complete): the image folder, the val/test CSVs (and the
-    training CSV's .mat annotations when that CSV is present), every image the CSVs list."""
+def verify(root: str | Path, splits: Sequence[str] | None = None) -> list[str]:
+    """Problems of a PF-Pascal folder for the given splits (default: val and test, and train when its CSV is
+    there; empty when complete): the image folder, the CSVs, every image they list, the .mat annotations of a
+    CSV without keypoint columns (the training CSV, NCNet's val CSV), and every pair parsed as loading does."""
     root = Path(root)
     if not (root / "PF-dataset-PASCAL" / "JPEGImages").is_dir():
         return [f"missing folder {root / 'PF-dataset-PASCAL' / 'JPEGImages'}"]
     problems = []
-    for split in ("train", "val", "test"):
+    for split in splits or ("train", "val", "test"):
         try:
             rows = read_rows(find_csv(root, split))
         except DatasetNotFoundError:
-            if split != "train":
+            if split != "train" or splits:
                 problems.append(f"no {split} CSV (tried {', '.join(map(str, csv_candidates(root, split)))})")
             continue
         except UnreadableFileError as error:
@@ -211,8 +219,11 @@ def verify(root: str | Path) -> list[str]:
             )
             if absent:
                 problems.append(
-                    f"{len(absent)} annotation(s) for the train CSV missing under {root / 'PF-dataset-PASCAL' / 'Annotations'}, e.g. {absent[0]}"
+                    f"{len(absent)} annotation(s) for the {split} CSV (it has no keypoint columns) missing under "
+                    f"{root / 'PF-dataset-PASCAL' / 'Annotations'}, e.g. {absent[0]}"
                 )
+                continue
+        problems += PFPascalPairs(root, rows, ResizePolicy(), MAX_KEYPOINTS, 0.0).load_problems(f"the {split} CSV")
     return problems
 
 
@@ -224,7 +235,7 @@ class PFPascalDataModule(KeypointPairDataModule):
 
     name = "pfpascal"
 
-    def __init__(self, root: str, max_keypoints: int = 20, threshold: str = "image", **kwargs) -> None:
+    def __init__(self, root: str, max_keypoints: int = MAX_KEYPOINTS, threshold: str = "image", **kwargs) -> None:
         super().__init__(root, threshold=threshold, **kwargs)
         self.max_keypoints = max_keypoints
         self.csv: dict[str, Path] = {}

@@ -3,6 +3,7 @@ keypoint visibility from the image JSONs; read lazily (the index holds only the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -142,9 +143,10 @@ class SPairPairs(KeypointPairDataset):
         )
 
 
-def verify(root: str | Path) -> list[str]:
-    """Problems of an SPair-71k folder against the official layout (empty when complete): missing folders,
-    layout files, pair JSONs, image JSONs or images listed by the large layout."""
+def verify(root: str | Path, splits: Sequence[str] = ("train", "val", "test")) -> list[str]:
+    """Problems of an SPair-71k folder against the official layout for the given splits (empty when complete):
+    missing folders, layout files, pair JSONs, image JSONs or images listed by the large layout, and the
+    annotations that do not parse as loading parses them."""
     root = Path(root)
     if not root.is_dir():
         return [f"{root} does not exist"]
@@ -153,7 +155,8 @@ def verify(root: str | Path) -> list[str]:
         for d in ("JPEGImages", "ImageAnnotation", "PairAnnotation")
         if not (root / d).is_dir()
     ]
-    for split_dir in SPLIT_DIRS.values():
+    for split in splits:
+        split_dir = SPLIT_DIRS[split]
         layout = root / "Layout" / "large" / f"{split_dir}.txt"
         if not layout.is_file():
             problems.append(f"missing layout file {layout}")
@@ -178,7 +181,17 @@ def verify(root: str | Path) -> list[str]:
             )
             if lost:
                 problems.append(f"{len(lost)} file(s) of {layout.name} missing under {root / folder}, e.g. {lost[0]}")
+        annotated = [n for n in names if all(p.is_file() for p in annotation_files(root, split_dir, n))]
+        problems += SPairPairs(root, split_dir, annotated, ResizePolicy(), 30, 0.0).load_problems(layout.name)
     return problems
+
+
+def annotation_files(root: Path, split_dir: str, name: str) -> list[Path]:
+    """The pair JSON and the two image JSONs one pair reads."""
+    source, target, category = image_names(name)
+    return [root / "PairAnnotation" / split_dir / f"{name}.json"] + [
+        root / "ImageAnnotation" / category / f"{stem}.json" for stem in (source, target)
+    ]
 
 
 class SPairDataModule(KeypointPairDataModule):

@@ -16,7 +16,7 @@ from corrlab.losses.deepmatching import DeepMatchingLoss
 from corrlab.losses.pixel_ap import NeighbourSampler, PixelAPLoss
 from corrlab.matches import Matches
 from corrlab.models.convmixer import ConvMixer
-from corrlab.models.pump.images import max_side_shape, scaling
+from corrlab.models.pump.images import check_image_size, max_side_shape, scaling
 from corrlab.models.pump.matcher import apply_affine
 from corrlab.models.pump.modes import MODES, make_matcher
 from corrlab.models.pump.output import save_corres
@@ -87,12 +87,13 @@ class PUMP(MatchingModule):
         return {"total": total, "ap": ap.detach(), "dm": dm.detach()}
 
     # --- matching -------------------------------------------------------------------------
-    def match_pair(self, image0: Tensor, image1: Tensor) -> Tensor:
+    def match_pair(self, image0: Tensor, image1: Tensor, name: str = "pair") -> Tensor:
         """(N, 6) [x0, y0, x1, y1, score, code] between two (3, H, W) images, in their pixels."""
         inputs, backs = [], []
-        for image in (image0, image1):
+        for role, image in (("image0", image0), ("image1", image1)):
             height, width = image.shape[-2:]
             new = max_side_shape(height, width, int(self.matching["resize"]))
+            check_image_size(*new, f"{role} of {name} ({height}x{width} before resizing)")
             if new != (height, width):
                 image = F.interpolate(image[None], size=new, mode="area")[0]
             inputs.append(image)
@@ -111,7 +112,7 @@ class PUMP(MatchingModule):
         images0, images1 = batch["image0"], batch["image1"]
         parts, warps, certainties = [], [], []
         for b in range(images0.shape[0]):
-            corres = self.match_pair(images0[b], images1[b])
+            corres = self.match_pair(images0[b], images1[b], name=f"pair '{batch['name'][b]}'")
             matches = Matches(
                 corres[:, 0:2],
                 corres[:, 2:4],

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from corrlab.modules.base import MatchingModule
 from corrlab.pipeline.instantiate import instantiate, instantiate_collection
 from corrlab.pipeline.run_files import write_config, write_json, write_jsonl
+from corrlab.safe_loading import checkpoint_load_error, is_torch_load_failure, torch_load
 from corrlab.tracking.correctness import match_correctness
 from corrlab.tracking.eval_logging import log_evaluation
 from corrlab.tracking.figures import draw_matches, mma_curve, plot_mma_curves
@@ -32,6 +33,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def read_corrlab_checkpoint(path: Path) -> dict:
+    """A Lightning checkpoint loaded with weights_only=True; an official file (no 'state_dict') is told to use weights=."""
+    content = torch_load(path, "ckpt_path")
+    if not isinstance(content, dict) or "state_dict" not in content:
+        keys = ", ".join(list(content)[:5]) if isinstance(content, dict) else type(content).__name__
+        raise ValueError(
+            f"ckpt_path: '{path}' is not a corrlab (Lightning) checkpoint: it has no 'state_dict' (found {keys}). "
+            "If this is an official checkpoint, use weights=<path> (loaded by the model's load_official)."
+        )
+    return content
+
+
 def load_weights(module: MatchingModule, cfg: DictConfig) -> str:
     """Load ckpt_path (corrlab) or weights (official); refuse random weights unless allowed.
     Returns a description of what was loaded."""
@@ -41,14 +54,18 @@ def load_weights(module: MatchingModule, cfg: DictConfig) -> str:
         path = Path(cfg.ckpt_path)
         if not path.is_file():
             raise FileNotFoundError(f"ckpt_path: no such checkpoint '{path}'")
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        module.load_state_dict(state["state_dict"], strict=True)
+        module.load_state_dict(read_corrlab_checkpoint(path)["state_dict"], strict=True)
         return f"corrlab checkpoint {path}"
     if cfg.weights:
         path = Path(cfg.weights)
         if not path.is_file():
             raise FileNotFoundError(f"weights: no such file '{path}' (set weights=<path to the official checkpoint>)")
-        module.load_official(path)
+        try:
+            module.load_official(path)
+        except Exception as error:
+            if is_torch_load_failure(error):
+                raise checkpoint_load_error(path, "weights", error) from None
+            raise
         return f"official weights {path}"
     if module.requires_weights and not cfg.allow_random_weights:
         raise MissingWeightsError(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from corrlab.safe_loading import read_npy
 from corrlab.tracking.figures import mma_curve, plot_mma_curves
 
 GROUPS = ("all", "i", "v")
@@ -38,7 +39,7 @@ def read_immatch_cache(path: str | Path) -> ReferenceMMA:
     """One cache file -> its MMA curves (per-pair MMA averaged over the pairs of each group)."""
     path = Path(path)
     try:
-        i_err, v_err, stats = np.load(path, allow_pickle=True)
+        i_err, v_err, stats = read_npy(path.read_bytes(), path)  # pickled dicts, read without running code
         seq_type, _, n_matches = stats
     except (OSError, ValueError, TypeError, EOFError, pickle.UnpicklingError) as error:
         raise ValueError(f"{path}: not an image-matching-toolbox HPatches cache ({error})") from error

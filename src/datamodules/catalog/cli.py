@@ -22,6 +22,7 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("name")
     verify.add_argument("root", nargs="?", help=f"dataset folder (default: {DEFAULT_DATA_DIR}/<default dir>)")
     verify.add_argument("--part", help="check one part only (see `info`)")
+    verify.add_argument("--split", help="check only the files one split needs (train, val or test; see `info`)")
     return main
 
 
@@ -40,13 +41,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "info":
         print(
-            f"{entry.name}: {entry.title}\nparts: {', '.join(entry.parts)}\n\nExpected layout:\n{entry.layout}\n\nHow to get it:\n{entry.how_to_get}"
+            f"{entry.name}: {entry.title}\nparts: {', '.join(entry.parts)}"
+            + (f"\nsplits: {', '.join(entry.splits)}" if entry.splits else "")
+            + f"\n\nExpected layout:\n{entry.layout}\n\nHow to get it:\n{entry.how_to_get}"
         )
         return 0
     if args.part is not None and args.part not in entry.parts:
         print(f"error: {entry.name} has parts {', '.join(entry.parts)}, not '{args.part}'", file=sys.stderr)
         return 2
-    report = entry.verify(Path(args.root) if args.root else DEFAULT_DATA_DIR / entry.default_dir)
+    if args.split is not None and args.split not in entry.splits:
+        splits = f"splits {', '.join(entry.splits)}" if entry.splits else "no splits to check apart (use --part)"
+        print(f"error: {entry.name} has {splits}, not '{args.split}'", file=sys.stderr)
+        return 2
+    root = Path(args.root) if args.root else DEFAULT_DATA_DIR / entry.default_dir
+    report = entry.verify(root, splits=[args.split]) if args.split else entry.verify(root)
     if args.part is not None:
         report.checks = [c for c in report.checks if c.part == args.part]
     print(report.format())

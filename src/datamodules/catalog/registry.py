@@ -24,6 +24,7 @@ class DatasetEntry:
     layout: the expected folder tree (text).  how_to_get: official download locations, sizes and
     the preparation commands.  verify(root): checks a folder against the layout.
     parts: the independent pieces `verify` reports on (e.g. MegaDepth "train" and "test1500").
+    splits: the splits `verify(root, splits=[...])` can check alone (`corrlab-data verify --split`); () if none.
     """
 
     name: str
@@ -33,6 +34,7 @@ class DatasetEntry:
     how_to_get: str
     verify: Callable[[Path], VerifyReport]
     parts: tuple[str, ...] = ("all",)
+    splits: tuple[str, ...] = ()
 
 
 @cache

@@ -15,6 +15,7 @@ from corrlab.models.patch2pix.coarse_matches import matches_both_ways, mutual_ma
 from corrlab.models.patch2pix.input_size import to_network_frame
 from corrlab.models.patch2pix.network import Patch2PixNet
 from corrlab.models.patch2pix.official import load_official_ncnet
+from corrlab.safe_loading import torch_load
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def load_ncnet_initialisation(net: Patch2PixNet, path: str | Path) -> None:
         raise FileNotFoundError(
             f"model.ncnet_weights: no such file '{path}' (official ncn_ivd_5ep.pth or a corrlab NCNet .ckpt)"
         )
-    content = torch.load(path, map_location="cpu", weights_only=False) if path.suffix == ".ckpt" else None
+    content = torch_load(path, "model.ncnet_weights") if path.suffix == ".ckpt" else None
     if content is None or "pytorch-lightning_version" not in content:
         load_official_ncnet(net, path)
         return

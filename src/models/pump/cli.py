@@ -9,6 +9,8 @@ Kept free of Lightning so that it starts fast (it is what bench/pump_matching.py
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -17,11 +19,12 @@ import torch
 
 from corrlab.datamodules.image_io import read_image_array
 from corrlab.models.convmixer import ConvMixer
-from corrlab.models.pump.images import resize_max_side
+from corrlab.models.pump.images import check_image_size, resize_max_side
 from corrlab.models.pump.matcher import apply_affine
 from corrlab.models.pump.modes import MODES, make_matcher
 from corrlab.models.pump.output import save_corres
 from corrlab.pipeline.memory import return_freed_memory
+from corrlab.safe_loading import torch_load
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,16 +58,29 @@ def load_image(path: str, max_side: int, device: torch.device) -> tuple[torch.Te
     """(3, H, W) float image in [0, 1] resized like the reference, and its pixel -> original matrix."""
     image = torch.from_numpy(read_image_array(path)).permute(2, 0, 1).contiguous()
     image, back = resize_max_side(image, max_side)
+    check_image_size(
+        *image.shape[-2:], f"image '{path}'" + (f" (longer side resized to {max_side})" if max_side else "")
+    )
     return image.to(device).float() / 255, back
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+    """Run the CLI; bad input (an unreadable or too small image, a file that is no checkpoint) exits with
+    its message (the traceback only with CORRLAB_TRACEBACK=1)."""
+    try:
+        run(parse_args(argv))
+    except (ValueError, OSError) as error:
+        if os.environ.get("CORRLAB_TRACEBACK") == "1":
+            raise
+        sys.exit(f"error: {error}")
+
+
+def run(args: argparse.Namespace) -> None:
     return_freed_memory()
     device = torch.device(args.device)
     start = time.perf_counter()
     descriptor = ConvMixer()
-    descriptor.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True), strict=True)
+    descriptor.load_state_dict(torch_load(args.weights, "--weights"), strict=True)
     matching = {
         "mode": args.mode,
         "levels": args.levels,

@@ -10,6 +10,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+MIN_SIDE = 4  # the descriptor's 4 x 4 patch embedding: a thinner image has no descriptor cell
+
+
+def check_image_size(height: int, width: int, what: str) -> None:
+    """Refuse an image PUMP cannot describe, naming it (`what`) and the minimum size."""
+    if min(height, width) < MIN_SIDE:
+        raise ValueError(
+            f"{what} is {height}x{width} pixels (H x W) as PUMP sees it: too small, PUMP needs at least "
+            f"{MIN_SIDE} pixels on each side"
+        )
+
 
 def scaling(sx: float, sy: float) -> Tensor:
     """3x3 matrix from pixels of an image resized by (sx, sy) back to the input's pixels."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from corrlab.datamodules import ap10k
@@ -9,9 +10,14 @@ from corrlab.datamodules.catalog.registry import DatasetEntry
 from corrlab.datamodules.catalog.verify import VerifyReport, report_from_problems
 
 
-def verify(root: Path) -> VerifyReport:
+def verify(root: Path, splits: Sequence[str] = ("train", "val", "test")) -> VerifyReport:
     """The checks of corrlab.datamodules.ap10k.verify, as a report."""
-    return report_from_problems("ap10k", root, ap10k.verify(root), "layout, index files and every image they list")
+    return report_from_problems(
+        "ap10k",
+        root,
+        ap10k.verify(root, splits=splits),
+        f"layout, index files, annotations and images of {', '.join(splits)}",
+    )
 
 
 ENTRY = DatasetEntry(
@@ -21,4 +27,5 @@ ENTRY = DatasetEntry(
     layout=ap10k.LAYOUT,
     how_to_get=ap10k.HOW_TO_GET.rstrip() + "\nCheck a folder with: corrlab-data verify ap10k <root>",
     verify=verify,
+    splits=("train", "val", "test"),
 )

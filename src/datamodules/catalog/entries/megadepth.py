@@ -5,11 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from corrlab.datamodules.catalog.registry import DatasetEntry
-from corrlab.datamodules.catalog.verify import Check, VerifyReport, expect_files, expect_glob, failed_check
+from corrlab.datamodules.catalog.verify import (
+    MAX_LISTED,
+    Check,
+    VerifyReport,
+    expect_files,
+    expect_glob,
+    failed_check,
+)
 from corrlab.datamodules.errors import UnreadableFileError
 from corrlab.datamodules.megadepth_index import (
     HOW_TO_GET,
     LAYOUT,
+    SCENE_INFO_KEYS,
+    load_index_file,
     megadepth1500_files,
     megadepth1500_pairs,
     resolve_image,
@@ -28,12 +37,26 @@ def _scene_folders(root: Path, scenes: list[str], part: str, what: str, candidat
     )
 
 
+def scene_infos_parse(paths: list[Path]) -> Check:
+    """Every scene_info/<scene>.npz is a file that loading reads (the entries training uses)."""
+    bad = []
+    for path in paths:
+        try:
+            load_index_file(path, SCENE_INFO_KEYS)
+        except UnreadableFileError as error:
+            bad.append(str(error))
+    detail = f"{len(paths) - len(bad)} of {len(paths)} parse"
+    return Check("train", "scene_info files parse", bool(paths) and not bad, detail, bad[:MAX_LISTED], len(bad))
+
+
 def verify(root: Path) -> VerifyReport:
-    """train: scene_info/*.npz and an image folder per scene; depth: a depth folder per scene;
+    """train: scene_info/*.npz (each parsed) and an image folder per scene; depth: a depth folder per scene;
     test1500: the LoFTR index parses to 1500 pairs and every image it names exists."""
     root = Path(root)
     checks = [expect_glob(root, "scene_info/*.npz", "train", what="scene_info/<scene>.npz (D2-Net scene info)")]
-    scenes = sorted(p.name.split(".")[0] for p in (root / "scene_info").glob("*.npz"))
+    scene_infos = sorted((root / "scene_info").glob("*.npz"))
+    checks.append(scene_infos_parse(scene_infos))
+    scenes = sorted(p.name.split(".")[0] for p in scene_infos)
     checks.append(
         _scene_folders(
             root,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from corrlab.datamodules import pfpascal
@@ -9,11 +10,10 @@ from corrlab.datamodules.catalog.registry import DatasetEntry
 from corrlab.datamodules.catalog.verify import VerifyReport, report_from_problems
 
 
-def verify(root: Path) -> VerifyReport:
-    """The checks of corrlab.datamodules.pfpascal.verify, as a report."""
-    return report_from_problems(
-        "pfpascal", root, pfpascal.verify(root), "layout, index files and every image they list"
-    )
+def verify(root: Path, splits: Sequence[str] | None = None) -> VerifyReport:
+    """The checks of corrlab.datamodules.pfpascal.verify, as a report (default: val, test, and train if present)."""
+    what = f"layout, index files, annotations and images of {', '.join(splits) if splits else 'every split'}"
+    return report_from_problems("pfpascal", root, pfpascal.verify(root, splits), what)
 
 
 ENTRY = DatasetEntry(
@@ -23,4 +23,5 @@ ENTRY = DatasetEntry(
     layout=pfpascal.LAYOUT,
     how_to_get=pfpascal.HOW_TO_GET.rstrip() + "\nCheck a folder with: corrlab-data verify pfpascal <root>",
     verify=verify,
+    splits=("train", "val", "test"),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from corrlab.datamodules import spair
@@ -9,9 +10,11 @@ from corrlab.datamodules.catalog.registry import DatasetEntry
 from corrlab.datamodules.catalog.verify import VerifyReport, report_from_problems
 
 
-def verify(root: Path) -> VerifyReport:
+def verify(root: Path, splits: Sequence[str] = ("train", "val", "test")) -> VerifyReport:
     """The checks of corrlab.datamodules.spair.verify, as a report."""
-    return report_from_problems("spair", root, spair.verify(root), "layout, index files and every image they list")
+    return report_from_problems(
+        "spair", root, spair.verify(root, splits), f"layout, index files, annotations and images of {', '.join(splits)}"
+    )
 
 
 ENTRY = DatasetEntry(
@@ -21,4 +24,5 @@ ENTRY = DatasetEntry(
     layout=spair.LAYOUT,
     how_to_get=spair.HOW_TO_GET.rstrip() + "\nCheck a folder with: corrlab-data verify spair <root>",
     verify=verify,
+    splits=("train", "val", "test"),
 )
