@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -66,3 +68,15 @@ class AnyPairMatcher(TinyMatcher):
         d1 = F.adaptive_avg_pool2d(self.describe(batch["image1"]), 4)
         total = 1 - (d0 * d1).sum(1).mean()
         return {"total": total, "agreement": total.detach()}
+
+
+class SlowMatcher(TinyMatcher):
+    """The tiny matcher, `step_delay_s` slower per training step: time for a test to signal a run mid-epoch."""
+
+    def __init__(self, step_delay_s: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.step_delay_s = step_delay_s
+
+    def compute_losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        time.sleep(self.step_delay_s)
+        return super().compute_losses(batch)
