@@ -80,3 +80,25 @@ def test_resume_continues_from_checkpoint(train_cfg):
     train(with_final_weights(train_cfg))
     assert sorted(csv_metric(resumed_dir, "train/total")) == [2, 3, 4, 5]  # 4 more steps, not 6
     assert_is_final_state(torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=False), 6)
+
+
+SEEN_STEPS: list[int] = []
+
+
+class LastStepSeen(L.Callback):
+    """Test-only: before each batch, the global step held by last.ckpt (-1 while there is none), in SEEN_STEPS."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        last = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
+        SEEN_STEPS.append(torch.load(last, weights_only=False)["global_step"] if last.is_file() else -1)
+
+
+def test_step_checkpoints_start_before_the_first_validation(train_cfg):
+    """every_n_train_steps=1 in epoch 0, before val/score exists: Lightning's monitored checkpoint deferred them."""
+    SEEN_STEPS.clear()
+    with open_dict(train_cfg):
+        train_cfg.trainer.limit_train_batches = 3
+        train_cfg.callbacks.last_checkpoint.every_n_train_steps = 1
+        train_cfg.callbacks.seen = OmegaConf.create({"_target_": f"{__name__}.LastStepSeen"})
+    train(train_cfg)
+    assert SEEN_STEPS == [-1, 1, 2]
