@@ -18,6 +18,7 @@ from corrlab.datamodules.megadepth import MegaDepthDataModule
 from corrlab.datamodules.megadepth_dataset import top_left_crop
 from corrlab.datamodules.megadepth_index import megadepth1500_pairs, scene_info_pairs
 from corrlab.datamodules.posed_index import load_pair_list, save_pair_list
+from corrlab.datamodules.sampling import ResumableDataLoader
 from corrlab.datamodules.scene_sampler import ScenePairSampler
 from corrlab.geometry.depth import reproject_points
 from tests.helpers.megadepth_fixture import write_megadepth
@@ -74,24 +75,27 @@ def test_train_split_excludes_test_scenes_and_draws_per_scene_each_epoch(megadep
     assert len(dataset) == 10 + 4
     loader = dm.train_dataloader()
     sampler = loader.sampler
+    assert isinstance(loader, ResumableDataLoader) and isinstance(sampler, ScenePairSampler)
     assert len(sampler) == 3 + 3 and len(loader) == 3
-    epochs = [sampler.indices(e) for e in range(4)]
+    epochs = [sampler.draw(e) for e in range(4)]
     for chosen in epochs:
         scenes = dataset.index.pair_scenes()[chosen]
         assert len(set(chosen.tolist())) == 6 and (scenes == "0001").sum() == 3 and (scenes == "0015").sum() == 3
     assert len({tuple(sorted(c.tolist())) for c in epochs}) > 1  # resampled across epochs
-    assert np.array_equal(
-        ScenePairSampler(dataset.index.pair_scenes(), 3, seed=0).indices(2), epochs[2]
-    )  # reproducible
+    assert np.array_equal(ScenePairSampler(dataset, dataset.index.pair_scenes(), 3, seed=0).draw(2), epochs[2])
     sampler.set_epoch(2)
-    assert list(iter(sampler)) == epochs[2].tolist() and list(iter(sampler)) == epochs[3].tolist()
+    assert list(iter(sampler)) == epochs[2].tolist() == list(iter(sampler))  # the epoch, not the iteration, decides
 
 
-def test_sampler_without_set_epoch_advances_each_iteration():
-    sampler = ScenePairSampler(["a"] * 10 + ["b"] * 4, 2, seed=3)
-    first, second = list(sampler), list(sampler)
-    assert first == sampler.indices(0).tolist() and second == sampler.indices(1).tolist()
-    assert len(ScenePairSampler(["a"] * 10 + ["b"] * 4, None)) == 14
+def test_scene_sampler_shards_the_epoch_draw_across_ranks():
+    scenes = ["a"] * 10 + ["b"] * 4
+    dataset = list(range(len(scenes)))
+    draw = ScenePairSampler(dataset, scenes, 2, seed=3).draw(1).tolist()
+    ranks = [ScenePairSampler(dataset, scenes, 2, seed=3, num_replicas=3, rank=r) for r in range(3)]
+    for sampler in ranks:
+        sampler.set_epoch(1)
+    assert [list(s) for s in ranks] == [draw[0:3:3], draw[1:3:3], draw[2:3:3]] and len(ranks[0]) == 1
+    assert len(ScenePairSampler(dataset, scenes, None)) == 14
 
 
 def test_training_batch_follows_the_contract(megadepth_root):

@@ -351,3 +351,53 @@ def test_eval_on_hpatches_refuses_random_weights_unless_allowed(tmp_path):
         json.loads((tmp_path / "allowed" / "summary.json").read_text())["weights"] == "random initialisation (allowed)"
     )
     assert np.isfinite(summary["metrics"]["mma@10"])
+
+
+class OtherRanks:
+    """A stand-in strategy for rank 0 of 2: reduce_boolean_decision combines this rank's decision with the
+    other rank's, as DDP's all-reduce would."""
+
+    def __init__(self, other_rank_decision: bool) -> None:
+        self.other = other_rank_decision
+        self.calls = 0
+
+    def reduce_boolean_decision(self, decision: bool, all: bool = True) -> bool:
+        self.calls += 1
+        return (decision and self.other) if all else (decision or self.other)
+
+
+@pytest.mark.parametrize(
+    ("valid_here", "none_on_other_rank", "expected"),
+    [(0, True, "skip"), (0, False, "zero"), (2, True, "loss"), (2, False, "loss")],
+)
+def test_step_without_a_valid_pair_is_decided_across_ranks(monkeypatch, valid_here, none_on_other_rank, expected):
+    """Every rank skips only when no rank has a valid pair; a rank without one otherwise steps with a zero loss
+    (a rank returning None alone would leave the others waiting in DDP's gradient all-reduce)."""
+    module = Patch2Pix(max_side=None)
+    strategy = OtherRanks(none_on_other_rank)
+    monkeypatch.setattr(Patch2Pix, "trainer", property(lambda self: type("T", (), {"strategy": strategy})()))
+    monkeypatch.setattr(Patch2Pix, "log", lambda *a, **k: None)
+    monkeypatch.setattr(Patch2Pix, "log_dict", lambda *a, **k: None)
+    weight = module.net.regress_fine.fc[0].weight
+    total = (weight.sum() * 0 + 3.0) if valid_here else torch.zeros(())
+    monkeypatch.setattr(
+        module, "compute_losses", lambda batch: {"total": total, "valid_pairs": torch.tensor(float(valid_here))}
+    )
+    loss = module.training_step({"image0": torch.zeros(2, 3, 8, 8)}, 0)
+    assert strategy.calls == 1
+    if expected == "skip":
+        assert loss is None
+    elif expected == "zero":
+        assert loss.item() == 0 and loss.requires_grad
+        loss.backward()
+        trainable = [p for p in module.parameters() if p.requires_grad]
+        assert all(p.grad is not None and not p.grad.any() for p in trainable)  # every DDP bucket gets its zeros
+    else:
+        assert loss is total
+
+
+def test_sync_batchnorm_is_refused_with_the_setting_to_change():
+    module = Patch2Pix(max_side=None)
+    torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    with pytest.raises(ValueError, match="trainer.sync_batchnorm=false"):
+        module.on_fit_start()

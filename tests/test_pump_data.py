@@ -3,9 +3,6 @@ dataset (SfM120k layout; a generated fixture and the real MegaDepth pair), the t
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-
 import cv2
 import h5py
 import numpy as np
@@ -15,25 +12,13 @@ import torch
 from corrlab.datamodules.aligned_pairs import AlignedRealPairs
 from corrlab.datamodules.collate import collate_pairs
 from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
-from corrlab.datamodules.image_io import read_image_array
 from corrlab.datamodules.overlap_crop import choose_windows, flip_corres, local_scale_rotation, swap_corres
 from corrlab.datamodules.pump_mix import PumpMixDataModule
-from corrlab.datamodules.synthetic import skimage_photo_dir
 from corrlab.geometry.depth import reproject_points
 from corrlab.geometry.scale_rotation_code import decode_scale_rot, encode_scale_rot
 from tests.conftest import shared_data
-
-
-def similarity(scale: float, degrees: float, tx: float, ty: float) -> np.ndarray:
-    c, s = scale * math.cos(math.radians(degrees)), scale * math.sin(math.radians(degrees))
-    return np.array([[c, -s, tx], [s, c, ty], [0.0, 0.0, 1.0]])
-
-
-def grid_corres(H: np.ndarray, height: int, width: int, step: int = 16) -> np.ndarray:
-    ys, xs = np.mgrid[step // 2 : height : step, step // 2 : width : step]
-    p1 = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
-    p2 = p1 @ H[:2, :2].T + H[:2, 2]
-    return np.concatenate([p1, p2], 1)
+from tests.helpers.pump_mix_fixture import grid_corres, similarity
+from tests.helpers.pump_mix_fixture import write_aligned_pairs as write_fixture
 
 
 def test_local_scale_and_rotation_are_recovered_from_plain_correspondences():
@@ -64,24 +49,6 @@ def test_swap_and_flip_keep_codes_consistent():
     flipped = flip_corres(corres, 100, 200)
     assert flipped[0, :4].tolist() == [89.0, 20.0, 169.0, 40.0]
     assert decode_scale_rot(flipped[0, 5].astype(np.int64))[1] == -45
-
-
-def write_fixture(root: Path, pairs: int = 2) -> Path:
-    """A tiny SfM120k-layout dataset: photo crops and their similarity-warped views, with (N, 4)
-    correspondences from the known transform."""
-    (root / "ims" / "sub").mkdir(parents=True)
-    (root / "corres").mkdir()
-    lines = []
-    for i, name in enumerate(["astronaut.png", "coffee.png"][:pairs]):
-        photo = read_image_array(skimage_photo_dir() / name)[:256, :300]
-        H = similarity(1.3, 10 * (i + 1), 20, -15)
-        warped = cv2.warpAffine(photo, H[:2], (360, 320))
-        cv2.imwrite(str(root / "ims" / "sub" / f"a{i}.png"), photo[..., ::-1])
-        cv2.imwrite(str(root / "ims" / f"b{i}.jpg"), warped[..., ::-1])
-        np.save(root / "corres" / f"a{i}.png_b{i}.jpg.npy", grid_corres(H, 256, 300).astype(np.float32))
-        lines.append(f"sub/a{i}.png b{i}.jpg")
-    (root / "list_pairs.txt").write_text("\n".join(lines) + "\n")
-    return root
 
 
 def test_aligned_pairs_serve_crops_without_ground_truth(tmp_path):

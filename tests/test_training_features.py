@@ -11,6 +11,7 @@ import torch
 from omegaconf import OmegaConf, open_dict
 from torch import nn
 
+from corrlab.losses.ap_loss import APLoss
 from corrlab.pipeline.train import train
 from corrlab.training.nonfinite_guard import NonFiniteTrainingError
 from corrlab.training.progress import PairsPerSecondColumn
@@ -190,3 +191,22 @@ def test_pairs_per_second_column():
 
     assert str(PairsPerSecondColumn({1: 8}).render(Task())) == "20.0 pairs/s"
     assert str(PairsPerSecondColumn({}).render(Task())) == "-- pairs/s"
+
+
+def test_ap_loss_of_nan_scores_is_nan_not_an_index_error():
+    scores = torch.tensor([[0.9, float("nan"), 0.2], [0.8, 0.1, 0.3]])
+    labels = torch.tensor([[True, False, False], [True, False, False]])
+    ap = APLoss(num_bins=5)(scores, labels)
+    assert ap[0].isnan() and ap[1] == pytest.approx(1.0)  # the finite row is unaffected
+
+
+def test_nonfinite_guard_catches_nan_scores_born_in_the_forward_pass(tmp_path):
+    cfg = flaky_config(tmp_path, "trainer.max_steps=3")
+    with open_dict(cfg):
+        cfg.model._target_ = "tests.helpers.flaky_matcher.OverflowingAPMatcher"
+        cfg.model.overflow_steps = [1]
+    train(cfg)
+    assert weights_changed() == [True, False, True]  # the overflowing step changed nothing
+    dump = json.loads((tmp_path / "nonfinite" / "step0000001_rank0.json").read_text())
+    assert dump["loss"] == ["nan"] and len(dump["pairs"]) == 2
+    assert csv_metric(tmp_path, "train/skipped_steps") == {0: 0.0, 1: 1.0, 2: 1.0}

@@ -14,12 +14,15 @@ from corrlab.benchmarks.base import Benchmark, BenchmarkData
 from corrlab.benchmarks.select import BenchmarkFactory, benchmark_factory, build_benchmark
 from corrlab.datamodules.collate import collate_pairs
 from corrlab.datamodules.sampling import EpochSampler, ResumableDataLoader, distributed_position
+from corrlab.training.stop_signals import ignore_stop_signals
 
 SPLITS = ("train", "val", "test")
 
 
 def seed_worker(worker_id: int) -> None:
-    """Give numpy and random in each loader worker the seed torch derived for it."""
+    """Give numpy and random in each loader worker the seed torch derived for it; leave SIGINT / SIGTERM to
+    the main process (which saves a checkpoint and stops)."""
+    ignore_stop_signals()
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
@@ -84,12 +87,20 @@ class PairDataModule(L.LightningDataModule):
         """Names of the pairs of a split (for protocol fingerprints)."""
         return list(self.dataset(split).pair_names())
 
+    def train_sampler(self, dataset: Dataset, rank: int, world_size: int) -> EpochSampler:
+        """The order of the training pairs of each epoch (override to draw a subset per epoch, as MegaDepth does)."""
+        return EpochSampler(dataset, shuffle=True, seed=self.seed, num_replicas=world_size, rank=rank)
+
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
-        """Training (shuffle): epoch-seeded order, resumable mid-epoch, workers re-created each epoch so
-        they see the dataset's epoch.  Evaluation: in order, every pair once across DDP ranks."""
+        """Training (shuffle): `train_sampler`'s epoch-seeded order, resumable mid-epoch, workers re-created
+        each epoch so they see the dataset's epoch.  Evaluation: in order, every pair once across DDP ranks.
+        Every datamodule's training loader is this one (tests/test_resume.py)."""
         dataset = self.dataset(split)
         rank, world_size = distributed_position()
-        sampler = EpochSampler(dataset, shuffle=shuffle, seed=self.seed, num_replicas=world_size, rank=rank)
+        if shuffle:
+            sampler = self.train_sampler(dataset, rank, world_size)
+        else:
+            sampler = EpochSampler(dataset, shuffle=False, seed=self.seed, num_replicas=world_size, rank=rank)
         options = dict(
             batch_size=batch_size,
             sampler=sampler,

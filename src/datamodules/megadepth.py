@@ -7,13 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader
 
 from corrlab.benchmarks.base import BenchmarkData
-from corrlab.datamodules.base import PairDataModule, seed_worker
+from corrlab.datamodules.base import PairDataModule
 from corrlab.datamodules.catalog import get as catalog_entry
-from corrlab.datamodules.collate import collate_pairs
 from corrlab.datamodules.errors import DatasetNotFoundError
 from corrlab.datamodules.megadepth_dataset import MegaDepthPairs
 from corrlab.datamodules.megadepth_index import (
@@ -176,20 +173,10 @@ class MegaDepthDataModule(PairDataModule):
             return MegaDepthPairs(root, self.val_index(), self.val_resize, on_missing=self.on_missing)
         return MegaDepthPairs(self.test_root, self.megadepth1500_index(), self.eval_resize, on_missing=self.on_missing)
 
-    def train_dataloader(self) -> DataLoader:
-        dataset = self.dataset("train")
-        sampler = ScenePairSampler(dataset.index.pair_scenes(), self.pairs_per_scene, seed=self.seed)
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=sampler,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            collate_fn=collate_pairs,
-            worker_init_fn=seed_worker,
-            generator=torch.Generator().manual_seed(self.seed),
-            persistent_workers=self.num_workers > 0,
-            drop_last=True,
+    def train_sampler(self, dataset: MegaDepthPairs, rank: int, world_size: int) -> ScenePairSampler:
+        """`pairs_per_scene` pairs of every scene per epoch, drawn from (seed, epoch)."""
+        return ScenePairSampler(
+            dataset, dataset.index.pair_scenes(), self.pairs_per_scene, self.seed, num_replicas=world_size, rank=rank
         )
 
     def benchmark_data(self, split: str) -> BenchmarkData:

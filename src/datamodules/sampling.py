@@ -27,37 +27,43 @@ def distributed_position() -> tuple[int, int]:
 class EpochSampler(DistributedSampler):
     """One rank's indices for an epoch.
 
-    Shuffled: a permutation drawn from (seed, epoch), trimmed to a multiple of the world size so every
-    rank gets the same number of samples (and DDP the same number of steps).  Not shuffled: the
-    dataset in order, split across ranks without padding, so evaluation scores every sample exactly
-    once (DistributedSampler would repeat some to even the shares).  `start` skips the first indices
-    of the next iteration (set by ResumableDataLoader).  `set_epoch` (called by Lightning before each
-    epoch) is forwarded to the dataset when it has one.  Being a DistributedSampler, Lightning keeps it
-    instead of injecting its own.
+    Shuffled: the epoch's order (`epoch_order`, by default a permutation drawn from (seed, epoch); subclasses
+    may draw a subset, e.g. ScenePairSampler) trimmed to a multiple of the world size so every rank gets the
+    same number of samples (and DDP the same number of steps).  Not shuffled: the dataset in order, split
+    across ranks without padding, so evaluation scores every sample exactly once (DistributedSampler would
+    repeat some to even the shares).  `start` skips the first indices of the next iteration (set by
+    ResumableDataLoader).  `set_epoch` (called by Lightning before each epoch) is forwarded to the dataset
+    when it has one.  Being a DistributedSampler, Lightning keeps it instead of injecting its own.
     """
 
     def __init__(self, dataset: Dataset, shuffle: bool, seed: int = 0, num_replicas: int = 1, rank: int = 0) -> None:
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=shuffle)
         self.start = 0
 
+    def epoch_size(self) -> int:
+        """Samples in one epoch, over all ranks (before trimming to the world size)."""
+        return len(self.dataset)
+
+    def epoch_order(self) -> torch.Tensor:
+        """Every rank's indices of the current epoch, in order (a function of (seed, epoch) only)."""
+        return torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(self.seed + self.epoch))
+
     def indices(self) -> list[int]:
         """This rank's indices for the current epoch, from the beginning."""
-        n = len(self.dataset)
         if self.shuffle:
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
-            order = order[: n - n % self.num_replicas]
+            order = self.epoch_order()
+            order = order[: len(order) - len(order) % self.num_replicas]
         else:
-            order = torch.arange(n)
+            order = torch.arange(len(self.dataset))
         return order[self.rank :: self.num_replicas].tolist()
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.indices()[self.start :])
 
     def __len__(self) -> int:
-        n = len(self.dataset)
         if self.shuffle:
-            return n // self.num_replicas
-        return len(range(self.rank, n, self.num_replicas))
+            return self.epoch_size() // self.num_replicas
+        return len(range(self.rank, len(self.dataset), self.num_replicas))
 
     def set_epoch(self, epoch: int) -> None:
         super().set_epoch(epoch)

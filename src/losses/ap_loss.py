@@ -23,9 +23,11 @@ class APLoss(nn.Module):
         self.high = high
 
     def soft_histograms(self, scores: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-        """Per row: soft count of all scores and of positive ones in each bin, (N, num_bins) each."""
+        """Per row: soft count of all scores and of positive ones in each bin, (N, num_bins) each.  A NaN
+        score is put in bin 0 with NaN shares, so its row's AP is NaN (for the non-finite guard to skip the
+        step) instead of a NaN cast to an out-of-range bin index."""
         position = ((self.high - scores) / (self.high - self.low) * (self.num_bins - 1)).clamp(0, self.num_bins - 1)
-        lower = position.detach().floor().clamp(max=self.num_bins - 2).long()
+        lower = position.detach().nan_to_num(0.0).floor().clamp(0, self.num_bins - 2).long()
         upper_share = position - lower
         lower_share = 1 - upper_share
         counts = scores.new_zeros(len(scores), self.num_bins)

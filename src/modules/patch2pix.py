@@ -141,11 +141,18 @@ class Patch2Pix(MatchingModule):
         )
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
+        """The step is skipped (None, as the reference does) when no pair of the batch on any rank has a
+        positive label; decided across ranks, so under DDP every rank skips or every rank steps (a rank that
+        skipped alone would leave the others waiting in the gradient all-reduce).  A rank without a valid pair
+        in a step that others take contributes a zero loss (zero gradients)."""
         losses = self.compute_losses(batch)
         batch_size = batch["image0"].shape[0]
         self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, batch_size=batch_size)
-        if losses["valid_pairs"] == 0:
-            return None  # no pair had a positive label: skip the step, as the reference does
+        none_here = bool(losses["valid_pairs"] == 0)
+        if self.trainer.strategy.reduce_boolean_decision(none_here, all=True):
+            return None
+        if none_here:
+            return sum(p.sum() for p in self.parameters() if p.requires_grad) * 0.0
         self.log("loss", losses["total"].detach(), batch_size=batch_size, prog_bar=True, logger=False)
         return losses["total"]
 
@@ -158,5 +165,13 @@ class Patch2Pix(MatchingModule):
             self.io_thres = default
 
     def on_fit_start(self) -> None:
+        synced = [name for name, m in self.named_modules() if isinstance(m, nn.SyncBatchNorm)]
+        if synced:
+            raise ValueError(
+                "Patch2Pix trains with per-rank BatchNorm: set trainer.sync_batchnorm=false (trainer=ddp sets it).  "
+                "Its regressors normalise each micro-batch of regr_batch matches with that micro-batch's statistics "
+                "(the reference's recipe); SyncBatchNorm would pool each micro-batch with the other ranks' "
+                f"(world_size x regr_batch matches).  Synchronised layers: {', '.join(synced[:3])}, ..."
+            )
         if not self.pretrained_backbone:
             warn_random_backbone("Patch2Pix")

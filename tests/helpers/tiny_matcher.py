@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -55,3 +57,26 @@ class TinyMatcher(MatchingModule):
             i0 = mutual.nonzero()[:, 0]
             parts.append(Matches(points[i0], points[best01[i0]], sim[i0, best01[i0]], torch.full_like(i0, b)))
         return Matches.concat(parts)
+
+
+class AnyPairMatcher(TinyMatcher):
+    """The tiny matcher with a loss that needs no ground truth (agreement of the pooled descriptors of the two
+    images), so it trains on any datamodule's batches: homography, posed, keypoint or aligned pairs."""
+
+    def compute_losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        d0 = F.adaptive_avg_pool2d(self.describe(batch["image0"]), 4)
+        d1 = F.adaptive_avg_pool2d(self.describe(batch["image1"]), 4)
+        total = 1 - (d0 * d1).sum(1).mean()
+        return {"total": total, "agreement": total.detach()}
+
+
+class SlowMatcher(TinyMatcher):
+    """The tiny matcher, `step_delay_s` slower per training step: time for a test to signal a run mid-epoch."""
+
+    def __init__(self, step_delay_s: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.step_delay_s = step_delay_s
+
+    def compute_losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        time.sleep(self.step_delay_s)
+        return super().compute_losses(batch)

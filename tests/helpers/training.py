@@ -20,6 +20,8 @@ TINY_RUN = [
     "trainer.enable_progress_bar=false",
     "~callbacks.progress_bar",
     "~callbacks.model_summary",
+]
+TINY_SYNTHETIC = [
     "data.num_train_pairs=8",
     "data.num_val_pairs=2",
     "data.batch_size=2",
@@ -27,10 +29,13 @@ TINY_RUN = [
 ]
 
 
-def tiny_run_config(output_dir: Path, *overrides: str, callbacks: dict[str, Any] | None = None) -> DictConfig:
-    """train.yaml with the tiny matcher on a few 48x64 synthetic pairs (4 batches per epoch), CPU,
-    every step logged to CSV; `callbacks` adds callback configs by name."""
-    cfg = with_tiny_model(compose_config("train", [*TINY_RUN, *overrides], Path(output_dir)))
+def tiny_run_config(
+    output_dir: Path, *overrides: str, callbacks: dict[str, Any] | None = None, data: list[str] | None = None
+) -> DictConfig:
+    """train.yaml with the tiny matcher on a few 48x64 synthetic pairs (4 batches per epoch), or on the
+    `data` overrides when given, CPU, every step logged to CSV; `callbacks` adds callback configs by name."""
+    data = TINY_SYNTHETIC if data is None else data
+    cfg = with_tiny_model(compose_config("train", [*TINY_RUN, *data, *overrides], Path(output_dir)))
     with open_dict(cfg):
         for name, node in (callbacks or {}).items():
             cfg.callbacks[name] = OmegaConf.create(node)
