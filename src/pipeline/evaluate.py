@@ -100,7 +100,7 @@ def evaluate(cfg: DictConfig) -> dict:
                         pair.kpts0,
                         pair.kpts1,
                         figure_dir / f"{len(records) - 1:03d}_{batch['name'][0].replace('/', '_')}.png",
-                        correct=match_correctness(batch, 0, pair),
+                        correct=match_correctness(batch, 0, pair, benchmark.figure_threshold_px),
                         title=batch["name"][0],
                     )
                 )
