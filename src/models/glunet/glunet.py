@@ -106,8 +106,16 @@ class GLUNet(nn.Module):
         mapping = self.decoder4(torch.cat((corr4, corr4.new_zeros(b, 2, h, w)), 1))
         return corr4, normalised_mapping_to_flow(mapping) * (LOW_RES / 16.0)
 
-    def forward(self, target: Tensor, source: Tensor, target_256: Tensor, source_256: Tensor) -> dict[str, list]:
-        """ImageNet-normalised images -> {'flow_256': [flow4, flow3], 'flow': [flow2, flow1], 'corr4': ...}."""
+    def forward(
+        self,
+        target: Tensor,
+        source: Tensor,
+        target_256: Tensor,
+        source_256: Tensor,
+        iterative_refinement: bool | None = None,
+    ) -> dict[str, list]:
+        """ImageNet-normalised images -> {'flow_256': [flow4, flow3], 'flow': [flow2, flow1], 'corr4': ...}.
+        `iterative_refinement` None: the config's (DenseMatching trains without it, GOCor's inference uses it)."""
         (c11, c12), (c13, c14) = self.features(target, target_256)
         (c21, c22), (c23, c24) = self.features(source, source_256)
         h, w = target.shape[-2:]
@@ -119,7 +127,7 @@ class GLUNet(nn.Module):
         flow3 = res3 + self.refine3(x3) + up_flow4
 
         to_original = torch.tensor([w / LOW_RES, h / LOW_RES], dtype=flow3.dtype, device=flow3.device).view(1, 2, 1, 1)
-        if self.cfg.iterative_refinement:
+        if self.cfg.iterative_refinement if iterative_refinement is None else iterative_refinement:
             flow3 = flow3 * to_original
             flow3_out = flow3
             # from 32 x 32, upsample in steps of at most ~x3 to 1/8 of the original resolution (GLU-Net's R uses the

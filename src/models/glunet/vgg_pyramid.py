@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torchvision.models import vgg16
+from torchvision.models.vgg import cfgs, make_layers
 
 VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
 NUM_LEVELS = 5
@@ -31,7 +31,7 @@ def load_vgg16_features(path: str | Path, key: str) -> dict[str, Tensor]:
 class VGGPyramid(nn.Module):
     def __init__(self):
         super().__init__()
-        source = vgg16(weights=None).features
+        source = make_layers(cfgs["D"], batch_norm=False)  # VGG-16's `features` (same indices)
         self.torchvision_index: dict[str, str] = {}  # our parameter prefix -> torchvision `features.N`
         block: list[nn.Module] = []
         level, seen_relu = 0, False
