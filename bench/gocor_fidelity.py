@@ -83,17 +83,21 @@ def glunet_fidelity(source: torch.Tensor, target: torch.Tensor) -> dict[str, flo
     ours = GLUNet(GLUNetConfig(gocor=True))
     transfer(reference, ours, GLUNET_RULES)
     reference.eval(), ours.eval()
+    reference.to(source.dtype), ours.to(source.dtype)
     src, tgt, src_256, tgt_256, _, _ = preprocess_pair(source, target)
     with torch.no_grad():
         ref_256, ref_high = reference(tgt, src, tgt_256, src_256)
         out = ours(tgt, src, tgt_256, src_256)
-        ref_flow = reference.estimate_flow(source * 255, target * 255)
-        our_flow = glunet_estimate_flow(ours, source, target)
+        end_to_end = source.dtype == torch.float32  # the reference's pre-processing casts images to float32
+        if end_to_end:
+            ref_flow = reference.estimate_flow(source * 255, target * 255)
+            our_flow = glunet_estimate_flow(ours, source, target)
     levels = [*ref_256["flow_estimates"], *ref_high["flow_estimates"]]
     result = {f"flow{4 - i}": max_diff(r, o) for i, (r, o) in enumerate(zip(levels, [*out["flow_256"], *out["flow"]]))}
     result["corr4"] = max_diff(ref_256["correlation"], out["corr4"])
-    result["estimate_flow (original resolution)"] = max_diff(ref_flow, our_flow)
-    result["flow magnitude (max px)"] = ref_flow.abs().max().item()
+    if end_to_end:
+        result["estimate_flow (original resolution)"] = max_diff(ref_flow, our_flow)
+    result["flow1 magnitude (max px)"] = levels[-1].abs().max().item()
     return result
 
 
@@ -107,6 +111,7 @@ def pwcnet_fidelity(source: torch.Tensor, target: torch.Tensor) -> dict[str, flo
     ours = PWCNet(PWCNetConfig(gocor=True))
     transfer(reference, ours, PWCNET_RULES)
     reference.eval(), ours.eval()
+    reference.to(source.dtype), ours.to(source.dtype)
     h, w = target.shape[-2:]
     size = (-(-h // 64) * 64, -(-w // 64) * 64)
     src, tgt = (torch.nn.functional.interpolate(x, size=size, mode="bilinear")[:, [2, 1, 0]] for x in (source, target))
@@ -129,15 +134,23 @@ def main() -> None:
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--out", default=None)
     parser.add_argument("--models", nargs="+", default=list(FIDELITY), choices=list(FIDELITY))
+    parser.add_argument(
+        "--float64",
+        action="store_true",
+        help="both networks and inputs in float64 (separates float32 rounding from real differences; needs the "
+        "snapshot's GOCor/distance.py to build its bins in center.dtype instead of float32)",
+    )
     parser.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
     args = parser.parse_args()
     sys.path.insert(0, args.reference)
     torch.set_grad_enabled(False)
+    if args.float64:
+        torch.set_default_dtype(torch.float64)
     results = {}
     for name in args.pairs:
         source_path, target_path = PAIRS[name]
-        source = read_image(Path(args.data) / source_path)[None]
-        target = read_image(Path(args.data) / target_path)[None]
+        source = read_image(Path(args.data) / source_path)[None].to(torch.get_default_dtype())
+        target = read_image(Path(args.data) / target_path)[None].to(torch.get_default_dtype())
         results[name] = {
             "glunet_gocor": glunet_fidelity(source, target),
             "pwcnet_gocor": pwcnet_fidelity(source, target),

@@ -131,3 +131,24 @@ def test_vgg_pyramid_reads_torchvision_indices(tmp_path):
     outputs = pyramid(x)
     assert [o.shape[1:] for o in outputs] == [(64, 32, 48), (64, 16, 24), (128, 8, 12), (256, 4, 6), (512, 2, 3)]
     torch.testing.assert_close(outputs[4], features[:24](x))  # level 4 ends at the 4th max-pool
+
+
+@pytest.mark.slow
+def test_glunet_gocor_training_step_on_a_synthetic_batch(monkeypatch):
+    """The multi-scale loss is finite, reaches the decoders and GOCor parameters, and leaves the VGG frozen."""
+    monkeypatch.setenv("CORRLAB_OPS", "torch")
+    from corrlab.datamodules.synthetic_flow import SyntheticFlowDataModule
+
+    torch.manual_seed(0)
+    pair = SyntheticFlowDataModule(num_val_pairs=1).dataset("val")[0]
+    batch = {k: v[None] for k, v in pair.items() if isinstance(v, torch.Tensor)}
+    module = GLUNetMatcher(gocor=True)
+    losses = module.compute_losses(batch)
+    assert set(losses) == {"level0", "level1", "level2", "level3", "total"}
+    assert torch.isfinite(losses["total"]) and losses["total"] > 0
+    losses["total"].backward()
+    net = module.net
+    assert net.decoder1.predict_flow.weight.grad.abs().sum() > 0
+    assert net.global_corr.filter_optimizer.filter_reg.grad is not None
+    assert net.local_corr.filter_optimizer.log_step_length.grad is not None
+    assert all(p.grad is None for p in net.pyramid.parameters())

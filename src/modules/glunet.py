@@ -27,6 +27,7 @@ class GLUNetMatcher(DenseFlowMatcher):
         iterative_refinement: bool = True,
         backbone_weights: str | None = None,
         level_weights: tuple[float, ...] = (0.32, 0.08, 0.02, 0.01),
+        apply_mask: bool = False,
         certainty: str = "cyclic_consistency",
         sampler: dict | None = None,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
@@ -39,6 +40,7 @@ class GLUNetMatcher(DenseFlowMatcher):
         if backbone_weights is not None:
             self.net.pyramid.load_imagenet(backbone_weights, key="model.backbone_weights")
         self.loss = MultiScaleEPE(tuple(level_weights))
+        self.apply_mask = apply_mask
 
     def load_official(self, path) -> None:
         super().load_official(path)
@@ -57,9 +59,12 @@ class GLUNetMatcher(DenseFlowMatcher):
 
     def compute_losses(self, batch: dict) -> dict[str, Tensor]:
         """L-Net levels against the GT resized to 256 x 256 (vectors rescaled), H-Net levels against the GT of the
-        training images (DenseMatching's GLUNetBatchPreprocessing + MultiScaleFlow); images used at their size."""
+        training images (DenseMatching's GLUNetBatchPreprocessing + MultiScaleFlow); images used at their size;
+        `apply_mask` restricts the loss to `flow_valid` (off in the paper recipes: the loss covers every pixel)."""
         self.net.pyramid.eval()  # frozen backbone: its BatchNorm-free VGG has no statistics, but keep it in eval
-        target, source, flow, valid = batch["image0"], batch["image1"], batch["flow"], batch.get("flow_valid")
+        target, source = batch["image0"], batch["image1"]
+        flow = batch["flow"].permute(0, 3, 1, 2)  # (B, H, W, 2) on image 0's grid -> (B, 2, H, W)
+        valid = batch["flow_valid"].bool() if self.apply_mask else None
         h, w = flow.shape[-2:]
         src, tgt, src_256, tgt_256, _, _ = preprocess_pair(source, target)
         if tuple(tgt.shape[-2:]) != (h, w):
