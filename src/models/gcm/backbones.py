@@ -14,7 +14,7 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
-from corrlab.models.gcm.student import banded_features, student_pyramid, student_quad_l2net_confcfs
+from corrlab.models.gcm.student import student_pyramid, student_quad_l2net_confcfs
 
 VGG19_TAPS = (7, 12, 21, 30, 32)  # features indices of conv2_2, conv3_2, conv4_2, conv5_2, conv5_3
 TORCHVISION_FILES = {"vgg19": "vgg19-dcbb9e9d.pth", "resnet18": "resnet18-f37072fd.pth"}
@@ -40,16 +40,31 @@ class StudentPyramid(nn.Module):
 
     strides = (1, 2, 4, 8, 16, 16)
 
-    def __init__(self, band_rows: int = 0) -> None:
+    def __init__(self) -> None:
         super().__init__()
         self.net = student_quad_l2net_confcfs()
-        self.band_rows = band_rows
 
     def raw(self, image: Tensor) -> Tensor:
-        return banded_features(self.net, image, self.band_rows)
+        return self.net.features(image)
 
     def forward(self, image: Tensor) -> list[Tensor]:
         return student_pyramid(self.raw(image))
+
+
+VGG19_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
+
+
+def vgg19_features(last: int = 36) -> nn.Sequential:
+    """torchvision's `vgg19().features[: last + 1]` (same layers and indices), built without the classifier."""
+    layers: list[nn.Module] = []
+    channels = 3
+    for spec in VGG19_LAYERS:
+        if spec == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(channels, spec, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            channels = spec
+    return nn.Sequential(*layers[: last + 1])
 
 
 class CoarseVGG19(nn.Module):
@@ -59,15 +74,26 @@ class CoarseVGG19(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = torchvision.models.vgg19(weights=None).features[: VGG19_TAPS[-1] + 1]
+        self.features = vgg19_features(VGG19_TAPS[-1])
         for index in VGG19_TAPS[:-1]:
             self.features[index + 1].inplace = False  # keep the tapped pre-ReLU maps intact
 
     def load_imagenet(self, path: str | Path, key: str = "weights.backbone") -> None:
-        """torchvision's vgg19-dcbb9e9d.pth (the whole VGG-19 is checked strictly, its `features` kept)."""
-        full = torchvision.models.vgg19(weights=None)
-        full.load_state_dict(read_torchvision_file(path, key, "vgg19"), strict=True)
-        self.features.load_state_dict(full.features[: VGG19_TAPS[-1] + 1].state_dict(), strict=True)
+        """torchvision's vgg19-dcbb9e9d.pth: every key of a VGG-19 must be there (the classifier is checked, not kept)."""
+        state = read_torchvision_file(path, key, "vgg19")
+        features = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+        classifier = {k for k in state if k.startswith("classifier.")}
+        expected_classifier = {f"classifier.{i}.{p}" for i in (0, 3, 6) for p in ("weight", "bias")}
+        full = vgg19_features()  # all 37 layers, to check the file is a whole VGG-19
+        missing = sorted(set(full.state_dict()) - set(features))
+        others = set(state) - {f"features.{k}" for k in features} - classifier
+        unexpected = sorted(set(features) - set(full.state_dict())) + sorted(others)
+        if missing or unexpected or classifier != expected_classifier:
+            raise ValueError(
+                f"{key}: '{path}' is not torchvision's VGG-19 state dict (missing features {missing}, "
+                f"unexpected {unexpected}, classifier keys {sorted(classifier)})"
+            )
+        self.features.load_state_dict({k: v for k, v in features.items() if k in self.features.state_dict()})
 
     def forward(self, image: Tensor) -> list[Tensor]:
         maps, x = [], image

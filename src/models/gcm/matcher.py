@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from corrlab.models.gcm.backbones import BACKBONES
 from corrlab.models.gcm.dense_matching import dense_feature_matching
 from corrlab.models.gcm.refinement import refine_points
-from corrlab.models.gcm.student import banded_features, coarse_student_level, student_quad_l2net_confcfs
+from corrlab.models.gcm.student import coarse_student_level, student_quad_l2net_confcfs
 from corrlab.models.r2d2.patchnet import quad_l2net_confcfs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -82,7 +82,6 @@ class GCMMatcher(nn.Module):
         two_stage: bool = True,
         bidirectional: bool = True,
         reference_compatible: bool = False,
-        band_rows: int = 0,
     ) -> None:
         super().__init__()
         if backbone not in BACKBONES:
@@ -91,7 +90,7 @@ class GCMMatcher(nn.Module):
             raise ValueError(f"unknown GCM fine descriptor '{fine}'; valid: {sorted(FINE_DESCRIPTORS)} or null")
         if fine is not None and fine_ratio is None:
             raise ValueError("a fine descriptor needs fine_ratio")
-        self.backbone = BACKBONES[backbone](band_rows=band_rows) if backbone == "student" else BACKBONES[backbone]()
+        self.backbone = BACKBONES[backbone]()
         if len(ratio_th) != len(self.backbone.strides):
             raise ValueError(
                 f"ratio_th needs {len(self.backbone.strides)} values for backbone '{backbone}' "
@@ -103,7 +102,6 @@ class GCMMatcher(nn.Module):
         self.fine_ratio = None if fine_ratio is None else float(fine_ratio)
         self.two_stage, self.bidirectional = two_stage, bidirectional
         self.reference_compatible = reference_compatible
-        self.band_rows = band_rows
 
     def coarsest(self, image: Tensor) -> Tensor:
         """The coarsest map only (image B in stage 0); the student's finer levels are freed as they go."""
@@ -112,7 +110,7 @@ class GCMMatcher(nn.Module):
         return self.backbone(image)[-1]
 
     def fine_features(self, image: Tensor) -> Tensor:
-        return banded_features(self.fine, image, self.band_rows)
+        return self.fine.features(image)
 
     @torch.no_grad()
     def match(self, image_a: np.ndarray, image_b: np.ndarray) -> GCMResult:

@@ -8,9 +8,6 @@ from torch import Tensor
 
 from corrlab.models.r2d2.patchnet import ConvSpec, R2D2Net
 
-# receptive-field half-width of the student trunk: 1 + 1 + 2 + 2 + 4 + 8 rows
-STUDENT_HALO = 18
-
 
 def student_specs(dim: int = 128, mchan: int = 4) -> list[ConvSpec]:
     """conv 3x3 (32) | 3x3 (64) | 3x3 d2 (128) | 2x2 d4, BN | 2x2 d8, BN | 2x2 d16 (dim): the `ops.{0..13}` layout."""
@@ -27,27 +24,6 @@ def student_specs(dim: int = 128, mchan: int = 4) -> list[ConvSpec]:
 def student_quad_l2net_confcfs(dim: int = 128, mchan: int = 4) -> R2D2Net:
     """`Student_Quad_L2Net_ConfCFS()` with its (unused by GCM) `clf` / `sal` heads, so dstl_r2d2.pt loads strictly."""
     return R2D2Net(student_specs(dim, mchan), dim)
-
-
-def banded_features(net: R2D2Net, image: Tensor, rows: int = 0, halo: int = STUDENT_HALO) -> Tensor:
-    """`net.features(image)` computed `rows` rows at a time with `halo` rows of context on each side (0 = at once).
-
-    The trunk has no strides, so every output row depends only on input rows within its receptive field:
-    bands give the same values (bit for bit with oneDNN on CPU, checked in tests) with a peak of a band's
-    activations instead of the whole image's.
-    """
-    height = image.shape[-2]
-    if rows <= 0 or rows >= height:
-        return net.features(image)
-    out = None
-    for top in range(0, height, rows):
-        bottom = min(top + rows, height)
-        start, stop = max(0, top - halo), min(height, bottom + halo)
-        band = net.features(image[..., start:stop, :].contiguous())
-        if out is None:
-            out = band.new_empty(*band.shape[:2], height, band.shape[-1])
-        out[..., top:bottom, :] = band[..., top - start : bottom - start, :]
-    return out
 
 
 def student_pyramid(raw: Tensor) -> list[Tensor]:
