@@ -6,7 +6,7 @@ The reference runs in a scratch copy (never in this repository), exported and pa
 Its VGG configs take torchvision's vgg19 file from $TORCH_HOME; ImageNet weights cannot be downloaded here, so a
 seeded random VGG-19 saved in torchvision's format is put there and given to corrlab as weights.backbone.
 
-  python bench/gcm_fidelity.py --mirror /work/.mirror/AlexHan5832+GCM/repo --configs avg_r2d2_95 avg_r2d2_6 vgg_dstlr2d2_95
+  python -m bench.gcm_fidelity --mirror /work/.mirror/AlexHan5832+GCM/repo --configs avg_r2d2_95 avg_r2d2_6 vgg_dstlr2d2_95
 
 Prints, per config and pair: match counts of the reference, corrlab reference_compatible=true (with a bitwise
 comparison of the coordinates) and the mended default, MMA@1/3/5 (IME's definition, unrounded) and CPU seconds.
@@ -145,28 +145,30 @@ def main() -> None:
         backbone = args.folder / "torchhome" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
         backbone = backbone if config.startswith("vgg") else None
         out = args.folder / "out" / config if args.skip_reference else run_reference(args.folder, config, weights)
-        ours = run_corrlab(config, weights, backbone, compatible=True)
-        mended = run_corrlab(config, weights, backbone, compatible=False)
+        ours = run_corrlab(config, weights, backbone, compatible=True) if "compatible" in args.modes else None
+        mended = run_corrlab(config, weights, backbone, compatible=False) if "mended" in args.modes else None
         for seq, _, _, h in PAIRS:
             H = np.loadtxt(DATA / "hpatches" / "partial_pairs" / seq / h)
             ref = np.load(out / f"{seq}.npz")
-            mine = ours[seq]
-            identical = ref["pointsA"].shape == mine["points_a"].shape and bool(
-                np.array_equal(ref["pointsA"], mine["points_a"]) and np.array_equal(ref["pointsB"], mine["points_b"])
-            )
             row = dict(
                 config=config,
                 pair=seq,
                 reference=len(ref["pointsA"]),
-                compatible=len(mine["points_a"]),
-                bitwise_identical=identical,
-                mended=len(mended[seq]["points_a"]),
                 mma_reference=mma(ref["pointsA"], ref["pointsB"], H),
-                mma_compatible=mma(mine["points_a"], mine["points_b"], H),
-                mma_mended=mma(mended[seq]["points_a"], mended[seq]["points_b"], H),
-                cpu_s_reference=float(ref["cpu_s"]) if "cpu_s" in ref else None,
-                cpu_s_compatible=mine["cpu_s"],
             )
+            row["cpu_s_reference"] = float(ref["cpu_s"]) if "cpu_s" in ref else None
+            if ours is not None:
+                mine = ours[seq]
+                row["compatible"] = len(mine["points_a"])
+                row["bitwise_identical"] = ref["pointsA"].shape == mine["points_a"].shape and bool(
+                    np.array_equal(ref["pointsA"], mine["points_a"])
+                    and np.array_equal(ref["pointsB"], mine["points_b"])
+                )
+                row["mma_compatible"] = mma(mine["points_a"], mine["points_b"], H)
+                row["cpu_s_compatible"] = mine["cpu_s"]
+            if mended is not None:
+                row["mended"] = len(mended[seq]["points_a"])
+                row["mma_mended"] = mma(mended[seq]["points_a"], mended[seq]["points_b"], H)
             table.append(row)
             print(json.dumps(row), flush=True)
 
