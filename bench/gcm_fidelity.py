@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument(
         "--skip-reference", action="store_true", help="reuse the reference outputs already in --folder/out"
     )
+    parser.add_argument("--modes", nargs="+", default=["compatible", "mended"], choices=["compatible", "mended"])
     args = parser.parse_args()
     weights = DATA / "weights" / "gcm" / "dstl_r2d2.pt"
     setup(args.mirror, args.folder, weights)
