@@ -1,0 +1,37 @@
+"""GCM with the released student on a real HPatches pair (../shared/data) against the reference's own output,
+recorded by running AlexHan5832/GCM on the CPU (bench/gcm_fidelity.py): same count, same coordinates bit for bit."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from corrlab.datamodules.image_io import read_image_array
+from corrlab.modules.gcm import GCM
+
+# reference Avg_R2D2_95 on v_adam 1 -> 3: match count, sha256 (first 16 hex) of pointsA / pointsB (N x 2 float64)
+REFERENCE_V_ADAM = (11583, "5948403a60a3cf42", "4cfaa097d11bcc46")
+
+
+def digest(points: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(points, dtype=np.float64).tobytes()).hexdigest()[:16]
+
+
+@pytest.mark.slow
+def test_reference_compatible_avg_r2d2_95_reproduces_the_reference_on_v_adam():
+    from tests.conftest import shared_data
+
+    weights = shared_data("weights/gcm/dstl_r2d2.pt")
+    folder = shared_data("hpatches/partial_pairs/v_adam")
+    gcm = GCM(backbone="student", ratio_th=[0.95, 1, 1, 1, 1, 1], fine=None, fine_ratio=None, reference_compatible=True)
+    gcm.load_official(weights)
+    result = gcm.eval().matcher.match(read_image_array(folder / "1.ppm"), read_image_array(folder / "3.ppm"))
+    points_a, points_b = result.points_a.numpy(), result.points_b.numpy()
+    assert (len(points_a), digest(points_a), digest(points_b)) == REFERENCE_V_ADAM
+    # IME's MMA@1 of the reference's matches (0.6013): H_gt applied to A's pixel indices as given
+    H = np.loadtxt(folder / "H_1_3")
+    projected = np.hstack([points_a, np.ones((len(points_a), 1))]) @ H.T
+    error = np.linalg.norm(projected[:, :2] / projected[:, 2:] - points_b, axis=1)
+    assert round(float(np.mean(error <= 1)), 4) == 0.6013
