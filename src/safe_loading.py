@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from corrlab.datamodules.errors import UnreadableFileError
 
@@ -111,6 +110,8 @@ def torch_failure_reason(error: BaseException) -> str:
 
 def refused_globals(path: str | Path) -> list[str]:
     """The pickled globals torch's weights_only loader would refuse ([] when none or unreadable)."""
+    import torch
+
     try:
         return torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except (ValueError, RuntimeError, OSError, pickle.UnpicklingError, EOFError):
@@ -140,6 +141,8 @@ def is_torch_load_failure(error: BaseException) -> bool:
 
 def torch_load(path: str | Path, option: str, safe_globals: Sequence[Any] = ()) -> Any:
     """torch.load(weights_only=True) on the CPU; a failure names the file and the config option."""
+    import torch  # here, so that reading index files (and `corrlab-data`) does not import torch
+
     try:
         with torch.serialization.safe_globals(list(safe_globals)):
             return torch.load(path, map_location="cpu", weights_only=True)
