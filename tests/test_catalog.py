@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import pytest
@@ -78,3 +79,20 @@ def test_cli_verify_reports_and_sets_the_exit_code(tmp_path, capsys):
 def test_corrlab_data_is_a_console_script():
     scripts = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["corrlab-data"] == "corrlab.datamodules.catalog.cli:main"
+
+
+def test_list_and_info_answer_without_importing_torch():
+    # `corrlab-data list` / `info` answer in about a second: they read text, the loaders (and torch) load on verify
+    code = (
+        "import sys\n"
+        "from corrlab.datamodules.catalog.cli import main\n"
+        "from corrlab.datamodules.catalog.registry import names\n"
+        "assert main(['list']) == 0\n"
+        "for name in names():\n"
+        "    assert main(['info', name]) == 0\n"
+        "heavy = sorted(m for m in ('torch', 'lightning', 'hydra', 'cv2') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "SPair-71k" in result.stdout and "hpatches" in result.stdout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -11,12 +10,9 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from corrlab.config.run_root import run_root
+
 CONFIG_DIR = Path(str(files("corrlab.conf")))  # the configs shipped in the package (conf/ in a checkout)
-
-
-def run_root() -> Path:
-    """Where runs write logs/ and look for data/: $CORRLAB_ROOT, else the working directory."""
-    return Path(os.environ.get("CORRLAB_ROOT") or os.getcwd()).resolve()
 
 
 @dataclass

@@ -14,6 +14,7 @@ from corrlab.datamodules.annotation_io import parse_coordinates, read_csv_rows
 from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
 from corrlab.datamodules.keypoint_datamodule import KeypointPairDataModule
 from corrlab.datamodules.keypoint_pairs import KeypointPair, KeypointPairDataset
+from corrlab.datamodules.pfpascal_layout import HOW_TO_GET, LAYOUT
 from corrlab.datamodules.resize import ResizePolicy
 
 CLASSES = (
@@ -41,22 +42,6 @@ CLASSES = (
 MAX_KEYPOINTS = 20  # keypoint slots per pair (weakalign pads to 20)
 PAIR_COLUMNS = ("source_image", "target_image", "class")
 KEYPOINT_COLUMNS = ("XA", "YA", "XB", "YB")
-LAYOUT = """\
-<root>/
-  PF-dataset-PASCAL/JPEGImages/<image>.jpg                  (1,351 images, 20 classes)
-  PF-dataset-PASCAL/Annotations/<class>/<image>.mat         (kps N x 2, NaN = invisible; needed by a CSV without
-                                                            XA..YB columns: the training CSV and NCNet's val CSV)
-  test_pairs_pf_pascal.csv  (299 pairs)  val_pairs_pf_pascal.csv  (308 pairs)
-      source_image,target_image,class,XA,YA,XB,YB   image paths relative to <root>, class 1-based,
-      XA..YB ';'-separated coordinates of corresponding keypoints
-  train_pairs_pf_pascal.csv (2,940 pairs): source_image,target_image,class,flip
-The CSVs may also sit in PF-dataset-PASCAL/ (GeoAware-SC) or be image_pairs/<split>_pairs.csv (NCNet)."""
-HOW_TO_GET = """\
-  wget https://www.di.ens.fr/willow/research/proposalflow/dataset/PF-dataset-PASCAL.zip && unzip PF-dataset-PASCAL.zip
-  wget https://www.di.ens.fr/willow/research/cnngeometric/other_resources/test_pairs_pf_pascal.csv
-  wget https://www.di.ens.fr/willow/research/cnngeometric/other_resources/val_pairs_pf_pascal.csv
-The training CSV ships with NCNet (github.com/ignacio-rocco/ncnet, datasets/pf-pascal/image_pairs/train_pairs.csv)
-and weakalign; sizes not verified here (the image zip is a few hundred MB)."""
 
 
 def csv_candidates(root: Path, split: str) -> list[Path]:

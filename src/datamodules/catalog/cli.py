@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from corrlab.config.schema import run_root
+from corrlab.config.run_root import run_root
 from corrlab.datamodules.catalog.registry import entries, get
 
 DEFAULT_DATA_DIR = run_root() / "data"  # paths.data_dir's default
