@@ -94,6 +94,7 @@ class HPatchesDataModule(PairDataModule):
     """
 
     name = "hpatches"
+    scoring_options = ("ransac_threshold",)
 
     def __init__(
         self,
