@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from corrlab.geometry.scaling import to_original
@@ -16,7 +15,7 @@ from corrlab.losses.deepmatching import DeepMatchingLoss
 from corrlab.losses.pixel_ap import NeighbourSampler, PixelAPLoss
 from corrlab.matches import Matches
 from corrlab.models.convmixer import ConvMixer
-from corrlab.models.pump.images import max_side_shape, scaling
+from corrlab.models.pump.images import matcher_input
 from corrlab.models.pump.matcher import apply_affine
 from corrlab.models.pump.modes import MODES, make_matcher
 from corrlab.models.pump.output import save_corres
@@ -90,14 +89,8 @@ class PUMP(MatchingModule):
     # --- matching -------------------------------------------------------------------------
     def match_pair(self, image0: Tensor, image1: Tensor) -> Tensor:
         """(N, 6) [x0, y0, x1, y1, score, code] between two (3, H, W) images, in their pixels."""
-        inputs, backs = [], []
-        for image in (image0, image1):
-            height, width = image.shape[-2:]
-            new = max_side_shape(height, width, int(self.matching["resize"]))
-            if new != (height, width):
-                image = F.interpolate(image[None], size=new, mode="area")[0]
-            inputs.append(image)
-            backs.append(scaling(new[1] / width, new[0] / height))
+        (input0, back0), (input1, back1) = (matcher_input(image, self.matching) for image in (image0, image1))
+        inputs, backs = [input0, input1], [back0, back1]
         corres = make_matcher(self.net, self.matching)(*inputs)
         if self.post["enabled"] and len(corres):
             kept = filter_corres(corres.double().cpu().numpy(), self.post["locality"], self.post["min_cc_size"])

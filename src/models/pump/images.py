@@ -34,6 +34,17 @@ def resize_max_side(image: Tensor, max_side: int) -> tuple[Tensor, Tensor]:
     return resized, scaling(new[1] / width, new[0] / height)
 
 
+def matcher_input(image: Tensor, matching: dict) -> tuple[Tensor, Tensor]:
+    """The one input resize of PUMP, shared by PUMP.match and `python -m corrlab.models.pump.cli`: the
+    reference's `--resize` on the 8-bit image (a float image in [0, 1] is rounded to 8 bits first), none in the
+    recursive mode (its --resize is the coarse size).  Returns the float image in [0, 1] and new -> input pixel."""
+    if image.dtype != torch.uint8:
+        image = (image.clamp(0, 1) * 255).round().to(torch.uint8)
+    max_side = 0 if matching["mode"] == "recursive" else int(matching["resize"])
+    image, back = resize_max_side(image, max_side)
+    return image.float() / 255, back
+
+
 def downsample(image: Tensor, factor: float) -> tuple[Tensor, Tensor]:
     """Shrink a (3, H, W) float image by `factor` <= 1 as the reference's multi-scale does: halve
     with 2x2 average pooling while factor <= 0.5, then bicubic.  Returns the image and the 3x3
