@@ -41,7 +41,7 @@ def test_sift_on_hpatches_fixture(tmp_path):
 def test_protocol_fingerprint_changes_with_the_protocol(tmp_path):
     root = write_hpatches(tmp_path / "hpatches", num_images=2)
     fingerprints = []
-    for overrides in ([], ["data.ransac_threshold=3.0"], ["data.exclude_large=false"]):
+    for overrides in ([], ["benchmark.estimator.threshold=3.0"], ["data.exclude_large=false"]):
         cfg = compose_config(
             "eval", ["data=hpatches", f"data.root={root}", "num_figures=0", *overrides], tmp_path / "run"
         )

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from corrlab.benchmarks.base import BenchmarkData
 from corrlab.benchmarks.relative_pose import RelativePoseBenchmark
 from corrlab.datamodules.catalog import get
 from corrlab.datamodules.collate import collate_pairs
@@ -96,7 +97,9 @@ def test_real_pair_sift_matches_satisfy_the_epipolar_geometry_and_the_oracle_is_
     oracle = Matches(
         grid[valid], kpts1[valid], torch.ones(int(valid.sum())), torch.zeros(int(valid.sum()), dtype=torch.long)
     )
-    benchmark = RelativePoseBenchmark("megadepth", "test", [sample["name"]], resize={})
+    benchmark = RelativePoseBenchmark(
+        BenchmarkData("megadepth", "test", [sample["name"]], ("K0", "K1", "T_0to1"), resize={})
+    )
     record = benchmark.update(batch, oracle)[0]
     assert record["pose_error"] < 0.01 and benchmark.compute()["pose_auc@5"] > 0.998
     assert benchmark.update(batch, sift)[0]["pose_error"] < 5.0

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from corrlab.metrics import Count, EndpointError, ErrorAUC, MeanValue, SemanticPCK, ThresholdAccuracy
+from corrlab.metrics import EndpointError, ErrorAUC, SemanticPCK, ThresholdAccuracy
 
 
 def test_threshold_accuracy_averages_per_pair_fractions():
@@ -60,15 +60,6 @@ def test_semantic_pck_per_image_and_per_keypoint():
     assert metric.compute() == pytest.approx(
         {"pck@0.05": (2 / 3 + 0) / 2, "pck@0.1": (2 / 3 + 0) / 2, "pck_kpt@0.05": 2 / 4, "pck_kpt@0.1": 2 / 4}
     )
-
-
-def test_mean_value_and_count():
-    mean, count = MeanValue("num_matches"), Count("num_pairs")
-    for value in (10, 20, 60):
-        mean.update(value)
-        count.update()
-    assert mean.compute() == {"num_matches": 30.0}
-    assert count.compute() == {"num_pairs": 3.0}
 
 
 def test_metrics_merge_states_like_ddp_ranks():

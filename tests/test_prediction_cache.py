@@ -45,8 +45,8 @@ def test_rescore_with_another_ransac_threshold_reads_the_cache_and_matches_a_fre
     cache = tmp_path / "first" / "predictions.h5"
     assert first["calls"] == 4 and first["predictions"]["predicted"] == 4 and cache.is_file()
 
-    rescored = run(tmp_path, "rescore", [*data, "data.ransac_threshold=8.0", f"predictions={cache}"])
-    fresh = run(tmp_path, "fresh", [*data, "data.ransac_threshold=8.0", "save_predictions=false"])
+    rescored = run(tmp_path, "rescore", [*data, "benchmark.estimator.threshold=8.0", f"predictions={cache}"])
+    fresh = run(tmp_path, "fresh", [*data, "benchmark.estimator.threshold=8.0", "save_predictions=false"])
     assert rescored["calls"] == 0 and rescored["predictions"]["from_cache"] == 4
     assert fresh["calls"] == 4 and fresh["predictions"] is None
     assert rescored["metrics"] == fresh["metrics"]
@@ -159,6 +159,19 @@ def test_mixed_precision_runs_where_the_method_allows_it(tmp_path, hpatches):
     assert not TinyMatcher.mixed_precision
     with pytest.raises(ValueError, match="does not allow mixed precision"):
         run(tmp_path, "sift", [*data, "precision=16-mixed"], {"_target_": "corrlab.modules.sift.SIFTMatcher"})
+
+
+def test_a_dense_warp_at_half_resolution_is_cached_with_its_frame(tmp_path):
+    dense = {"_target_": "tests.helpers.counting_matcher.DenseCountingMatcher", "dim": 8}
+    data = ["data=synthetic", "benchmark=synthetic_dense", "data.num_test_pairs=2", "data.image_size=[48,64]"]
+    first = run(tmp_path, "first", data, dense)
+    cache = tmp_path / "first" / "predictions.h5"
+    again = run(tmp_path, "again", [*data, f"predictions={cache}"], dense)
+    assert first["calls"] == 2 and again["calls"] == 0 and again["metrics"] == first["metrics"]
+    assert 0 < first["metrics"]["aepe"] < float("inf")
+    with h5py.File(cache) as handle:
+        group = next(iter(handle["dense_warp"].values()))
+        assert group["warp"].shape == (24, 32, 2) and list(group.attrs["warp_frame"]) == [48, 64]
 
 
 def test_per_pair_records_write_nan_and_inf_as_null(tmp_path):

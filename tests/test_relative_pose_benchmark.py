@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from corrlab.benchmarks.base import BenchmarkData
 from corrlab.benchmarks.relative_pose import RelativePoseBenchmark
 from corrlab.matches import Matches
 
@@ -49,8 +50,12 @@ def batch_of(count: int) -> dict:
     }
 
 
+def pose_data(names: list[str]) -> BenchmarkData:
+    return BenchmarkData("synthetic", "test", names, ("K0", "K1", "T_0to1"), resize={"mode": "none"})
+
+
 def test_matches_from_the_true_pose_score_perfectly():
-    benchmark = RelativePoseBenchmark("synthetic", "test", ["pair0", "pair1"], resize={"mode": "none"})
+    benchmark = RelativePoseBenchmark(pose_data(["pair0", "pair1"]))
     records = benchmark.update(batch_of(2), Matches.concat([matches_under(ground_truth(), b) for b in range(2)]))
     assert all(r["pose_error"] < 0.01 and r["num_inliers"] == 300 for r in records)
     metrics = benchmark.compute()
@@ -68,7 +73,7 @@ def test_known_rotation_errors_give_the_hand_computed_auc():
         T[:3, :3] = rotation_z(angle) @ T[:3, :3]
         parts.append(matches_under(T, b))
     failed = matches_under(ground_truth(), 4, count=4)
-    benchmark = RelativePoseBenchmark("synthetic", "test", [f"pair{b}" for b in range(5)], resize={"mode": "none"})
+    benchmark = RelativePoseBenchmark(pose_data([f"pair{b}" for b in range(5)]))
     records = benchmark.update(batch_of(5), Matches.concat(parts + [failed]))
     assert [r["pose_error"] for r in records[:4]] == pytest.approx([2.0, 7.0, 15.0, 30.0], abs=1e-3)
     assert records[4]["pose_error"] == math.inf and records[4]["num_inliers"] == 0

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from corrlab.benchmarks.base import BenchmarkData
 from corrlab.benchmarks.semantic import SemanticBenchmark, geo_aware_mask, swap_sides
 from corrlab.datamodules.collate import collate_pairs
 from corrlab.datamodules.spair import SPairDataModule
@@ -137,6 +138,11 @@ def test_strict_comparison_differs_only_at_the_threshold():
     assert SemanticPCK.correct(errors, 50, [0.1], strict=True).flatten().tolist() == [True, False, False]
 
 
+def semantic_data(convention: str) -> BenchmarkData:
+    facts = {"categories": ["cat"], "convention": convention}
+    return BenchmarkData("spair", "test", ["x"], ("kpts0", "kpts1", "kpts_valid", "category"), {}, facts=facts)
+
+
 def test_predict_pairs_queries_with_transfers_in_both_directions(spair_root):
     dm = SPairDataModule(root=str(spair_root))
     batch = collate_pairs([dm.dataset("test")[0]])
@@ -145,9 +151,9 @@ def test_predict_pairs_queries_with_transfers_in_both_directions(spair_root):
     assert swapped["name"] == batch["name"] and torch.equal(swapped["kpts_valid"], batch["kpts_valid"])
     model = OracleTransfer()
     valid = batch["kpts_valid"][0]
-    forward = SemanticBenchmark("spair", "test", ["x"], ["cat"], {}, convention="geoaware").predict(model, batch)
+    forward = SemanticBenchmark(semantic_data("geoaware")).predict(model, batch)
     assert torch.equal(forward.kpts0, batch["kpts0"][0][valid]) and torch.equal(forward.kpts1, batch["kpts1"][0][valid])
-    backward = SemanticBenchmark("spair", "test", ["x"], ["cat"], {}, convention="densematching").predict(model, batch)
+    backward = SemanticBenchmark(semantic_data("densematching")).predict(model, batch)
     assert torch.equal(backward.kpts1, batch["kpts1"][0][valid]) and torch.equal(
         backward.kpts0, batch["kpts0"][0][valid]
     )

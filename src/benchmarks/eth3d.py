@@ -9,12 +9,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from corrlab.benchmarks.base import Benchmark
+from corrlab.benchmarks.base import Benchmark, BenchmarkData
 from corrlab.geometry.scaling import to_original
 from corrlab.matches import Matches
 from corrlab.metrics import EndpointError
-
-THRESHOLDS = (1, 3, 5)
 
 
 def pad_points(points: Sequence[Tensor]) -> Tensor:
@@ -38,37 +36,41 @@ class ETH3DBenchmark(Benchmark):
     """
 
     prediction_kind = "transfer_query0"
+    required_ground_truth = ("kpts0", "kpts1", "kpts_valid")
+    required_facts = ("scenes", "rates")
 
     def __init__(
         self,
-        pair_names: Sequence[str],
-        scenes: Sequence[str],
-        rates: Sequence[int],
-        resize: dict[str, Any],
-        extra_spec: dict[str, Any] | None = None,
+        data: BenchmarkData,
+        name: str = "eth3d",
+        thresholds_px: Sequence[float] = (1, 3, 5),
+        main_metric: str = "pck@5",
+        mode: str = "max",
     ) -> None:
-        self.scenes, self.rates = list(scenes), list(rates)
+        self.scenes, self.rates = list(data.facts["scenes"]), list(data.facts["rates"])
+        self.thresholds = list(thresholds_px)
         spec = {
+            "benchmark": name,
             "protocol": "eth3d_multiview",
-            "dataset": "eth3d",
+            "dataset": data.dataset,
             "rates": self.rates,
             "scenes": self.scenes,
-            "resize": resize,
+            "resize": data.resize,
             "direction": "queries on the target image (image0) transferred into the source image (image1): "
             "DenseMatching's target-to-source flow",
             "ground_truth": "target points rounded to their pixel p, source point p + (Xs - Xt, Ys - Yt); duplicates at one pixel keep the last",
             "pixel_convention": "pixel centres at integer coordinates; errors in original source-image pixels",
-            "thresholds_px": list(THRESHOLDS),
+            "thresholds_px": self.thresholds,
             "aggregation": "per image, mean over a scene's images, equal-weight mean over scenes per rate (pck@k, aepe); "
             "pck_pooled@k pools every point of a rate; top-level keys average the rates",
             "failure": "a query without a transferred position (NaN) has an infinite error",
-            **(extra_spec or {}),
+            **data.extra_spec,
         }
         groups = ["all"] + [f"rate{r}" for r in self.rates] + [f"rate{r}/{s}" for r in self.rates for s in self.scenes]
-        super().__init__(spec, pair_names, groups)
+        super().__init__(spec, data.pair_names, groups, main_metric, mode)
 
     def make_metrics(self) -> nn.ModuleDict:
-        return nn.ModuleDict({"epe": EndpointError(THRESHOLDS)})
+        return nn.ModuleDict({"epe": EndpointError(self.thresholds)})
 
     def metrics_for(self, name: str) -> list[nn.ModuleDict]:
         rate, scene = name.split("/")[:2]
@@ -98,7 +100,7 @@ class ETH3DBenchmark(Benchmark):
         record = {"name": name, "rate": int(rate[4:]), "scene": scene, "num_points": len(epe)}
         if len(epe):
             record["aepe"] = float(epe.mean())
-            record.update({f"pck@{t}": float((epe <= t).double().mean()) for t in THRESHOLDS})
+            record.update({f"pck@{t:g}": float((epe <= t).double().mean()) for t in self.thresholds})
         return record
 
     def _group_values(self, group: str) -> dict[str, float] | None:
@@ -106,7 +108,7 @@ class ETH3DBenchmark(Benchmark):
         metrics = self.groups[group]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*called before the ``update`` method")
-            pairs = metrics["num_pairs"].compute()["num_pairs"]
+            pairs = float(metrics["num_pairs"].compute())
             return None if pairs == 0 else {**metrics["epe"].compute(), "num_pairs": pairs}
 
     def per_scene(self) -> dict[str, dict[str, dict[str, float]]]:
@@ -124,9 +126,9 @@ class ETH3DBenchmark(Benchmark):
         for rate, scenes in self.per_scene().items():
             pooled = self._group_values(rate)
             values = {"aepe": sum(s["aepe"] for s in scenes.values()) / len(scenes)}
-            for t in THRESHOLDS:
-                values[f"pck@{t}"] = sum(s[f"pck@{t}"] for s in scenes.values()) / len(scenes)
-                values[f"pck_pooled@{t}"] = pooled[f"pck_pooled@{t}"]
+            for t in self.thresholds:
+                values[f"pck@{t:g}"] = sum(s[f"pck@{t:g}"] for s in scenes.values()) / len(scenes)
+                values[f"pck_pooled@{t:g}"] = pooled[f"pck_pooled@{t:g}"]
             per_rate.append(values)
             out.update({f"{rate}/{k}": v for k, v in values.items()})
             out[f"{rate}/num_pairs"] = pooled["num_pairs"]

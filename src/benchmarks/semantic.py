@@ -3,14 +3,14 @@ per category, per difficulty flag and on the geometry-aware subset, in original-
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from corrlab.benchmarks.base import Benchmark
+from corrlab.benchmarks.base import Benchmark, BenchmarkData
 from corrlab.geometry.scaling import to_original
 from corrlab.matches import Matches
 from corrlab.metrics import SemanticPCK
@@ -66,22 +66,26 @@ class SemanticBenchmark(Benchmark):
     The module predicts through `module.transfer(batch, queries)` (`predict`), so dense and sparse methods
     run alike.  Groups: every pair ("all"), `category/<c>`, `<flag>/<value>` (SPair difficulty flags) and
     `geo` (the geometry-aware keypoints of GeoAware-SC; pairs without one are not counted there).
+    The convention, threshold base and alphas come with the data (data.convention / threshold / alphas facts).
     """
+
+    required_ground_truth = ("kpts0", "kpts1", "kpts_valid", "category")
+    required_facts = ("categories",)
 
     def __init__(
         self,
-        name: str,
-        split: str,
-        pair_names: Sequence[str],
-        categories: Sequence[str],
-        resize: dict[str, Any],
-        convention: str = "geoaware",
-        threshold: str = "bbox",
-        alphas: Sequence[float] = (0.01, 0.05, 0.1, 0.15),
-        flags: Mapping[str, Sequence[int]] | None = None,
-        geo_groups: Mapping[str, Sequence[Group]] | None = None,
-        extra_spec: dict[str, Any] | None = None,
+        data: BenchmarkData,
+        name: str = "semantic_pck",
+        main_metric: str = "pck@0.1",
+        mode: str = "max",
     ) -> None:
+        facts = data.facts
+        convention, threshold = facts.get("convention", "geoaware"), facts.get("threshold", "bbox")
+        alphas, flags, geo_groups = (
+            facts.get("alphas", (0.01, 0.05, 0.1, 0.15)),
+            facts.get("flags"),
+            facts.get("geo_groups"),
+        )
         if convention not in CONVENTIONS:
             raise ValueError(f"data.convention must be one of {sorted(CONVENTIONS)}, got '{convention}'")
         if threshold not in THRESHOLDS:
@@ -95,10 +99,11 @@ class SemanticBenchmark(Benchmark):
         self.geo_groups = dict(geo_groups) if geo_groups is not None else None
         where = f"image {self.pred_side} ({'target' if self.pred_side else 'source'})"
         spec = {
+            "benchmark": name,
             "protocol": "semantic_pck",
-            "dataset": name,
-            "split": split,
-            "resize": resize,
+            "dataset": data.dataset,
+            "split": data.split,
+            "resize": data.resize,
             "convention": convention,
             "convention_description": CONVENTIONS[convention]["description"],
             "direction": CONVENTIONS[convention]["direction"],
@@ -114,12 +119,12 @@ class SemanticBenchmark(Benchmark):
             "geo/pck@a averages over the pairs having one"
             if self.geo_groups is not None
             else None,
-            **(extra_spec or {}),
+            **data.extra_spec,
         }
-        groups = ["all", *(group_key("category", c) for c in sorted(set(categories)))]
+        groups = ["all", *(group_key("category", c) for c in sorted(set(facts["categories"])))]
         groups += [group_key(flag, v) for flag, values in self.flags.items() for v in values]
         groups += ["geo"] if self.geo_groups is not None else []
-        super().__init__(spec, pair_names, groups)
+        super().__init__(spec, data.pair_names, groups, main_metric, mode)
 
     @property
     def prediction_kind(self) -> str:
@@ -177,7 +182,7 @@ class SemanticBenchmark(Benchmark):
             names.append(group_key(flag, value))
         for name in names:
             self.groups[name]["pck"].update(errors, L)
-            self.groups[name]["num_pairs"].update()
+            self.groups[name]["num_pairs"].update(1.0)
         num_geo = 0
         if self.geo_groups is not None:
             ids = batch["kpts_valid"][b].bool().nonzero()[:, 0].cpu().numpy()
@@ -186,7 +191,7 @@ class SemanticBenchmark(Benchmark):
             num_geo = int(geo.sum())
             if num_geo:
                 self.groups["geo"]["pck"].update(errors[geo], L)
-                self.groups["geo"]["num_pairs"].update()
+                self.groups["geo"]["num_pairs"].update(1.0)
         pck = (
             SemanticPCK.correct(errors, L, self.alphas, self.strict).double().mean(0)
             if len(errors)

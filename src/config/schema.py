@@ -84,6 +84,7 @@ class TrainConfig:
     trainer: TrainerConfig = MISSING
     model: Any = MISSING
     data: Any = MISSING
+    benchmark: Any = None
     callbacks: Any = None
     logger: Any = None
 
@@ -108,6 +109,7 @@ class EvalConfig:
     paths: PathsConfig = MISSING
     model: Any = MISSING
     data: Any = MISSING
+    benchmark: Any = None
     logger: Any = None
 
 
@@ -116,9 +118,17 @@ def run_name(experiment: Optional[str], model: str, data: str) -> str:
     return str(experiment) if experiment else f"{model}_{data}"
 
 
+def sweep_direction(mode: str) -> str:
+    """The `corrlab_sweep_direction` resolver: a benchmark's mode (max | min) as a sweeper direction."""
+    directions = {"max": "maximize", "min": "minimize"}
+    if mode not in directions:
+        raise ValueError(f"benchmark.mode must be max or min, got '{mode}'")
+    return directions[mode]
+
+
 def register_configs() -> None:
-    """Put the schemas in Hydra's ConfigStore and register the `corrlab_root` and `corrlab_run_name`
-    resolvers (idempotent)."""
+    """Put the schemas in Hydra's ConfigStore and register the `corrlab_root`, `corrlab_run_name` and
+    `corrlab_sweep_direction` resolvers (idempotent)."""
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
     store.store(name="eval_schema", node=EvalConfig)
@@ -128,3 +138,5 @@ def register_configs() -> None:
         OmegaConf.register_new_resolver("corrlab_root", lambda: str(run_root()))
     if not OmegaConf.has_resolver("corrlab_run_name"):
         OmegaConf.register_new_resolver("corrlab_run_name", run_name)
+    if not OmegaConf.has_resolver("corrlab_sweep_direction"):
+        OmegaConf.register_new_resolver("corrlab_sweep_direction", sweep_direction)

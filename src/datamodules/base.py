@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from corrlab.benchmarks.base import Benchmark
+from corrlab.benchmarks.base import Benchmark, BenchmarkData
+from corrlab.benchmarks.select import BenchmarkFactory, benchmark_factory, build_benchmark
 from corrlab.datamodules.collate import collate_pairs
 from corrlab.datamodules.sampling import EpochSampler, ResumableDataLoader, distributed_position
 
@@ -25,14 +26,16 @@ def seed_worker(worker_id: int) -> None:
 
 
 class PairDataModule(L.LightningDataModule):
-    """Subclasses implement `make_dataset(split)` and `make_benchmark(split)`.
+    """Subclasses implement `make_dataset(split)` and `benchmark_data(split)` (what the pairs of a split carry).
 
     Training batches use `batch_size`; validation and test use `eval_batch_size` (1 by default,
-    since evaluation images keep their own sizes).
+    since evaluation images keep their own sizes).  `benchmark`: the protocol that scores val / test, a
+    factory from conf/benchmark (`benchmark: ${benchmark}` in the data configs); None takes
+    conf/benchmark/<default_benchmark>.yaml.
     """
 
     name = "pairs"
-    main_metric = "mma@3"  # the validation metric checkpoints follow (higher is better)
+    default_benchmark: str | None = None  # the conf/benchmark option used when none is chosen
     scoring_options: tuple[str, ...] = ()  # options that change only the scoring, not what a method sees or predicts
 
     def __init__(
@@ -42,8 +45,10 @@ class PairDataModule(L.LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         seed: int = 0,
+        benchmark: BenchmarkFactory | None = None,
     ) -> None:
         super().__init__()
+        self.benchmark = benchmark
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
@@ -56,8 +61,15 @@ class PairDataModule(L.LightningDataModule):
         """The dataset of a split ("train", "val" or "test")."""
 
     @abstractmethod
+    def benchmark_data(self, split: str) -> BenchmarkData:
+        """What a benchmark needs to know about the pairs of a split (names, ground truth, groups, facts)."""
+
     def make_benchmark(self, split: str) -> Benchmark:
-        """The evaluation protocol of a split."""
+        """The evaluation protocol of a split: the chosen benchmark, else the datamodule's default."""
+        if self.benchmark is None and self.default_benchmark is None:
+            raise ValueError(f"{type(self).__name__} has no default benchmark: choose one with benchmark=<name>")
+        factory = self.benchmark if self.benchmark is not None else benchmark_factory(self.default_benchmark)
+        return build_benchmark(factory, self.benchmark_data(split))
 
     def dataset(self, split: str) -> Dataset:
         if split not in SPLITS:

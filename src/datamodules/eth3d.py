@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 
 import torch
 
-from corrlab.benchmarks.eth3d import ETH3DBenchmark
+from corrlab.benchmarks.base import BenchmarkData
 from corrlab.datamodules.base import PairDataModule
 from corrlab.datamodules.catalog import get as catalog_entry
 from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
@@ -145,7 +145,7 @@ class ETH3DDataModule(PairDataModule):
     """
 
     name = "eth3d"
-    main_metric = "pck@5"
+    default_benchmark = "eth3d"
 
     def __init__(
         self,
@@ -173,12 +173,14 @@ class ETH3DDataModule(PairDataModule):
             raise ValueError("ETH3D is an evaluation benchmark: it has no training split")
         return ETH3DPairs(self.root, self.scenes, self.rates, self.resize, self.on_missing)
 
-    def make_benchmark(self, split: str) -> ETH3DBenchmark:
+    def benchmark_data(self, split: str) -> BenchmarkData:
         dataset = self.dataset(split)
-        return ETH3DBenchmark(
+        return BenchmarkData(
+            dataset="eth3d",
+            split=split,
             pair_names=dataset.pair_names(),
-            scenes=self.scenes,
-            rates=self.rates,
+            ground_truth=("kpts0", "kpts1", "kpts_valid"),
             resize=self.resize.describe(),
+            facts={"scenes": self.scenes, "rates": self.rates},
             extra_spec={"skipped": {"count": len(dataset.skipped), "names": dataset.skipped[:20]}},
         )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from corrlab.benchmarks.homography import HomographyBenchmark
+from corrlab.benchmarks.base import BenchmarkData
 from corrlab.datamodules.base import PairDataModule
 from corrlab.datamodules.catalog import get as catalog_entry
 from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
@@ -91,10 +91,11 @@ class HPatchesDataModule(PairDataModule):
     subset: all | i | v.  exclude_large drops the 8 large sequences (108 sequences, 540 pairs remain).
     resolution: the frame errors are measured in, `original` or `short480`.  resize: what the model
     sees; null follows the resolution (none for original, short side 480 for short480).
+    Benchmarks: hpatches_mma (default, D2-Net) or hpatches_ime (GCM / DFM).
     """
 
     name = "hpatches"
-    scoring_options = ("ransac_threshold",)
+    default_benchmark = "hpatches_mma"
 
     def __init__(
         self,
@@ -103,7 +104,6 @@ class HPatchesDataModule(PairDataModule):
         exclude_large: bool = True,
         resolution: str = "original",
         resize: dict | None = None,
-        ransac_threshold: float = 2.0,
         **loader_kwargs,
     ) -> None:
         super().__init__(**loader_kwargs)
@@ -119,7 +119,6 @@ class HPatchesDataModule(PairDataModule):
             self.resize = RESOLUTIONS[resolution] or ResizePolicy()
         else:
             self.resize = ResizePolicy(**resize)
-        self.ransac_threshold = ransac_threshold
 
     def make_dataset(self, split: str) -> HPatchesPairs:
         if split == "train":
@@ -128,17 +127,17 @@ class HPatchesDataModule(PairDataModule):
             )
         return HPatchesPairs(self.root, self.subset, self.exclude_large, self.resize)
 
-    def make_benchmark(self, split: str) -> HomographyBenchmark:
-        groups = ("all", "i", "v") if self.subset == "all" else ("all",)
-        return HomographyBenchmark(
-            name="hpatches",
+    def benchmark_data(self, split: str) -> BenchmarkData:
+        subset_groups = self.subset == "all"
+        return BenchmarkData(
+            dataset="hpatches",
             split=self.subset,
             pair_names=self.pair_names(split),
+            ground_truth=("H_0to1",),
             resize=self.resize.describe(),
-            groups=groups,
-            group_of=_sequence_type if self.subset == "all" else None,
-            ransac_threshold=self.ransac_threshold,
-            error_frame=RESOLUTIONS[self.resolution],
+            groups=("all", "i", "v") if subset_groups else ("all",),
+            group_of=_sequence_type if subset_groups else None,
+            facts={"error_frame": RESOLUTIONS[self.resolution]},
             extra_spec={
                 "resolution": self.resolution,
                 "exclude_large": self.exclude_large,

@@ -8,7 +8,7 @@ from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from corrlab.benchmarks.semantic import SemanticBenchmark
+from corrlab.benchmarks.base import BenchmarkData
 from corrlab.datamodules.base import PairDataModule
 from corrlab.datamodules.errors import UnreadableFileError
 from corrlab.datamodules.keypoint_groups import Group
@@ -28,7 +28,7 @@ class KeypointPairDataModule(PairDataModule):
     missing files are named in an error.
     """
 
-    main_metric = "pck@0.1"
+    default_benchmark = "semantic_pck"
     scoring_options = ("convention", "threshold", "alphas")  # the query direction is the cache's prediction kind
     flags: Mapping[str, Sequence[int]] = {}
 
@@ -95,20 +95,23 @@ class KeypointPairDataModule(PairDataModule):
         """Dataset-specific protocol facts recorded in the spec."""
         return {}
 
-    def make_benchmark(self, split: str) -> SemanticBenchmark:
+    def benchmark_data(self, split: str) -> BenchmarkData:
         dataset: KeypointPairDataset = self.dataset(split)
         skipped = self.skipped.get(split, [])
-        return SemanticBenchmark(
-            name=self.name,
+        return BenchmarkData(
+            dataset=self.name,
             split=split,
             pair_names=dataset.pair_names(),
-            categories=self.categories(split),
+            ground_truth=("kpts0", "kpts1", "kpts_valid", "category", "bbox0", "bbox1"),
             resize=self.resize_for(split).describe(),
-            convention=self.convention,
-            threshold=self.threshold,
-            alphas=self.alphas,
-            flags=self.flags,
-            geo_groups=self.geo_groups(split),
+            facts={
+                "categories": self.categories(split),
+                "convention": self.convention,
+                "threshold": self.threshold,
+                "alphas": self.alphas,
+                "flags": self.flags,
+                "geo_groups": self.geo_groups(split),
+            },
             extra_spec={
                 "root": str(self.root),
                 "skipped": {"count": len(skipped), "names": skipped[:MAX_NAMED]},

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from corrlab.benchmarks.relative_pose import RelativePoseBenchmark
+from corrlab.benchmarks.base import BenchmarkData
 from corrlab.datamodules.base import PairDataModule, seed_worker
 from corrlab.datamodules.catalog import get as catalog_entry
 from corrlab.datamodules.collate import collate_pairs
@@ -46,8 +46,7 @@ class MegaDepthDataModule(PairDataModule):
     """
 
     name = "megadepth"
-    main_metric = "pose_auc@10"
-    scoring_options = ("ransac_threshold_px", "ransac_confidence")
+    default_benchmark = "megadepth1500"
 
     def __init__(
         self,
@@ -69,8 +68,6 @@ class MegaDepthDataModule(PairDataModule):
         test_index: str | None = None,
         test_root: str | None = None,
         eval_resize: dict | None = None,
-        ransac_threshold_px: float = 0.5,
-        ransac_confidence: float = 0.99999,
         load_depth: bool = False,
         on_missing: str = "error",
         **loader_kwargs,
@@ -96,7 +93,6 @@ class MegaDepthDataModule(PairDataModule):
         self.val_resize = ResizePolicy(**val_resize) if val_resize else self.eval_resize
         self.test_index = Path(test_index) if test_index else self.root / "megadepth_test_1500_scene_info"
         self.test_root = Path(test_root) if test_root else self.root
-        self.ransac = dict(ransac_threshold_px=ransac_threshold_px, ransac_confidence=ransac_confidence)
         self.load_depth = load_depth
         self.on_missing = on_missing
 
@@ -196,7 +192,7 @@ class MegaDepthDataModule(PairDataModule):
             drop_last=True,
         )
 
-    def make_benchmark(self, split: str) -> RelativePoseBenchmark:
+    def benchmark_data(self, split: str) -> BenchmarkData:
         if split == "train":
             raise ValueError("the relative-pose protocol runs on the val and test splits")
         dataset = self.dataset(split)
@@ -209,13 +205,12 @@ class MegaDepthDataModule(PairDataModule):
             source = {"source": f"data_pairs list {Path(self.val_pairs).name}"}
         else:
             source = {"source": f"seeded subset (seed {self.seed}) of MegaDepth-1500", "max_pairs": self.val_max_pairs}
-        return RelativePoseBenchmark(
-            name="megadepth" if split == "val" and self.val_pairs else "megadepth1500",
+        return BenchmarkData(
+            dataset="megadepth" if split == "val" and self.val_pairs else "megadepth1500",
             split=split,
             pair_names=dataset.pair_names(),
+            ground_truth=("K0", "K1", "T_0to1"),
             resize=(self.eval_resize if split == "test" else self.val_resize).describe(),
-            **self.ransac,
-            seed=self.seed,
             extra_spec={
                 **source,
                 "skipped_pairs": {"count": len(dataset.skipped), "names": dataset.skipped[:MAX_SKIPPED_IN_SPEC]},

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import ConcatDataset, Dataset
 
-from corrlab.benchmarks.homography import HomographyBenchmark
+from corrlab.benchmarks.base import BenchmarkData
 from corrlab.datamodules.aligned_pairs import AlignedRealPairs, read_pair_list
 from corrlab.datamodules.base import PairDataModule
 from corrlab.datamodules.image_io import read_image_array
@@ -44,6 +44,7 @@ class HomographyPairsFromFiles(SyntheticHomographyPairs):
             False,
             template.seed,
             "train",
+            flow=False,
         )
         self.photo_names = [str(p) for p in paths]
         self.photos = LazyPhotos(paths)
@@ -64,6 +65,7 @@ class PumpMixDataModule(PairDataModule):
     arguments); `real`: AlignedRealPairs options (crop, p_swap, p_flip, scale_jitter, noise)."""
 
     name = "pump_mix"
+    default_benchmark = "synthetic_homography"
 
     def __init__(
         self,
@@ -86,6 +88,7 @@ class PumpMixDataModule(PairDataModule):
             return self.synthetic.make_dataset(split)
         web = self.synthetic.make_dataset("train")
         web.num_pairs = self.counts["web"]
+        web.flow = False  # the aligned real pairs have no dense ground truth; the batches share one set of keys
         pairs = read_pair_list(self.root)
         images = sorted({self.root / "ims" / name for pair in pairs for name in pair})
         parts = [
@@ -95,5 +98,5 @@ class PumpMixDataModule(PairDataModule):
         ]
         return ConcatPairs([p for p in parts if len(p) > 0])
 
-    def make_benchmark(self, split: str) -> HomographyBenchmark:
-        return self.synthetic.make_benchmark(split)
+    def benchmark_data(self, split: str) -> BenchmarkData:
+        return self.synthetic.benchmark_data(split)

@@ -9,12 +9,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torch import Tensor
 
-from corrlab.benchmarks.homography import HomographyBenchmark
+from corrlab.benchmarks.base import BenchmarkData
 from corrlab.datamodules.base import PairDataModule
 from corrlab.datamodules.image_io import read_image_array, to_tensor
 from corrlab.datamodules.pair_dataset import PairDataset
 from corrlab.datamodules.random_homography import HomographySampler
+from corrlab.geometry.homography import warp_points
 
 TRAIN_PHOTOS = (
     "astronaut.png",
@@ -54,6 +56,19 @@ def photometric_jitter(
     return np.clip(out, 0.0, 1.0)
 
 
+def homography_flow(H_0to1: Tensor, size0: tuple[int, int], size1: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """Dense ground truth of a homography on the image-0 grid: flow (H0, W0, 2) = H p - p for every pixel p
+    (centres at integers) and valid (H0, W0) where H p lies in image 1, [0, W1 - 1] x [0, H1 - 1]
+    (DenseMatching's correspondence mask)."""
+    (h0, w0), (h1, w1) = size0, size1
+    ys, xs = torch.meshgrid(torch.arange(h0, dtype=torch.float64), torch.arange(w0, dtype=torch.float64), indexing="ij")
+    grid = torch.stack([xs, ys], dim=-1)
+    mapped = warp_points(H_0to1.double(), grid.reshape(-1, 2)).reshape(h0, w0, 2)
+    valid = (mapped[..., 0] >= 0) & (mapped[..., 0] <= w1 - 1) & (mapped[..., 1] >= 0) & (mapped[..., 1] <= h1 - 1)
+    valid &= torch.isfinite(mapped).all(-1)
+    return (mapped - grid).float(), valid
+
+
 class SyntheticHomographyPairs(PairDataset):
     """Pairs (view0, view1 = H(view0)) cut from photos, with the exact H_0to1.
 
@@ -61,6 +76,7 @@ class SyntheticHomographyPairs(PairDataset):
     `zoom` x the view; view1 samples the same photo through H_0to1, so both views show real pixels
     where the photo exists (black outside it).  With `deterministic`, pair i is fixed by (seed, i);
     otherwise by (seed, epoch, i): new pairs every epoch, reproducible across resume and DDP ranks.
+    With `flow`, pairs also carry the dense ground truth `flow` / `flow_valid` of H_0to1 (homography_flow).
     """
 
     def __init__(
@@ -74,6 +90,7 @@ class SyntheticHomographyPairs(PairDataset):
         deterministic: bool,
         seed: int,
         split: str,
+        flow: bool = True,
     ) -> None:
         photo_dir = skimage_photo_dir()
         self.photo_names = list(photos)
@@ -86,6 +103,7 @@ class SyntheticHomographyPairs(PairDataset):
         self.deterministic = deterministic
         self.seed = seed
         self.split = split
+        self.flow = flow
 
     def __len__(self) -> int:
         return self.num_pairs
@@ -126,7 +144,12 @@ class SyntheticHomographyPairs(PairDataset):
         view0 = photometric_jitter(view0, rng, **self.photometric)
         view1 = photometric_jitter(view1, rng, **self.photometric)
         size = torch.tensor([h, w])
+        dense = {}
+        if self.flow:
+            flow, valid = homography_flow(torch.from_numpy(H), (h, w), (h, w))
+            dense = {"flow": flow, "flow_valid": valid}
         return {
+            **dense,
             "image0": to_tensor((view0 * 255).round().astype(np.uint8)),
             "image1": to_tensor((view1 * 255).round().astype(np.uint8)),
             "H_0to1": torch.from_numpy(H).float(),
@@ -144,6 +167,7 @@ class SyntheticDataModule(PairDataModule):
     """`data=synthetic`: train / val / test pairs from disjoint sets of photos; val and test fixed by the seed."""
 
     name = "synthetic"
+    default_benchmark = "synthetic_homography"
 
     def __init__(
         self,
@@ -189,11 +213,12 @@ class SyntheticDataModule(PairDataModule):
             split=split,
         )
 
-    def make_benchmark(self, split: str) -> HomographyBenchmark:
-        return HomographyBenchmark(
-            name="synthetic",
+    def benchmark_data(self, split: str) -> BenchmarkData:
+        return BenchmarkData(
+            dataset="synthetic",
             split=split,
             pair_names=self.pair_names(split),
+            ground_truth=("H_0to1", "flow", "flow_valid"),
             resize={"mode": "none"},
             extra_spec={
                 "image_size": list(self.image_size),

@@ -1,12 +1,12 @@
-"""Homography transfer, transfer errors, corner error and robust estimation (OpenCV RANSAC)."""
+"""Homography transfer, transfer errors, corner error and robust estimation (OpenCV, see estimators.py)."""
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
 import torch
 from kornia.geometry.linalg import transform_points
 from torch import Tensor
+
+from corrlab.geometry.estimators import HomographyEstimator
 
 
 def warp_points(H: Tensor, points: Tensor) -> Tensor:
@@ -32,11 +32,12 @@ def image_corners(height: int, width: int, dtype: torch.dtype = torch.float64) -
     return torch.tensor([[0, 0], [w, 0], [w, h], [0, h]], dtype=dtype)
 
 
-def corner_error(H_est: Tensor | None, H_gt: Tensor, height: int, width: int) -> float:
-    """Mean distance between the image-0 corners mapped by H_est and by H_gt; inf when H_est is None."""
+def corner_error(H_est: Tensor | None, H_gt: Tensor, height: int, width: int, corners: Tensor | None = None) -> float:
+    """Mean distance between the image-0 corners (or the given points) mapped by H_est and by H_gt; inf when
+    H_est is None."""
     if H_est is None:
         return float("inf")
-    corners = image_corners(height, width)
+    corners = image_corners(height, width) if corners is None else corners.to(torch.float64)
     est = warp_points(H_est.to(torch.float64), corners)
     gt = warp_points(H_gt.to(torch.float64), corners)
     return float((est - gt).norm(dim=-1).mean())
@@ -49,19 +50,8 @@ def estimate_homography(
     max_iters: int = 2000,
     confidence: float = 0.995,
     seed: int = 0,
+    method: str = "ransac",
 ) -> Tensor | None:
-    """cv2.findHomography with RANSAC; None with fewer than 4 matches or no solution."""
-    if kpts0.shape[0] < 4:
-        return None
-    cv2.setRNGSeed(seed)
-    H, _ = cv2.findHomography(
-        kpts0.detach().cpu().double().numpy(),
-        kpts1.detach().cpu().double().numpy(),
-        cv2.RANSAC,
-        ransacReprojThreshold=threshold,
-        maxIters=max_iters,
-        confidence=confidence,
-    )
-    if H is None or not np.isfinite(H).all():
-        return None
-    return torch.from_numpy(H)
+    """cv2.findHomography with a robust `method` of corrlab.geometry.estimators.METHODS; None with fewer than
+    4 matches or no solution."""
+    return HomographyEstimator(method, threshold, max_iters, confidence, seed)(kpts0, kpts1)

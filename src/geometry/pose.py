@@ -8,6 +8,8 @@ import torch
 from kornia.metrics import pose_errors
 from torch import Tensor
 
+from corrlab.geometry.estimators import method_flag
+
 
 def estimate_relative_pose(
     kpts0: Tensor,
@@ -17,12 +19,13 @@ def estimate_relative_pose(
     threshold_px: float = 0.5,
     confidence: float = 0.99999,
     seed: int = 0,
+    method: str = "ransac",
 ) -> tuple[Tensor, Tensor, Tensor] | None:
     """(R, t, inlier mask) of camera 1 relative to camera 0, or None with < 5 matches / no solution.
 
     Points are normalised by the intrinsics; the pixel threshold is divided by the mean focal length
     of both cameras (the LoFTR / glue-factory protocol).  Among the essential-matrix candidates the
-    one whose recoverPose keeps the most points wins.
+    one whose recoverPose keeps the most points wins.  `method`: a key of corrlab.geometry.estimators.METHODS.
     """
     if kpts0.shape[0] < 5:
         return None
@@ -32,7 +35,7 @@ def estimate_relative_pose(
     mean_focal = np.mean([K0n[0, 0], K0n[1, 1], K1n[0, 0], K1n[1, 1]])
     cv2.setRNGSeed(seed)
     E, mask = cv2.findEssentialMat(
-        p0, p1, np.eye(3), threshold=threshold_px / mean_focal, prob=confidence, method=cv2.RANSAC
+        p0, p1, np.eye(3), threshold=threshold_px / mean_focal, prob=confidence, method=method_flag(method)
     )
     if E is None:
         return None

@@ -8,12 +8,14 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from corrlab.benchmarks.base import Benchmark
+from corrlab.dense_sampling import sample_warp, warp_frame_for
 from corrlab.matches import Matches
 from corrlab.pipeline.provenance import weights_record
+
+__all__ = ["MatchingModule", "sample_warp"]
 
 
 class MatchingModule(L.LightningModule):
@@ -22,7 +24,8 @@ class MatchingModule(L.LightningModule):
     Subclasses implement `match(batch) -> Matches` and, when trainable, `compute_losses(batch)`
     returning a dict with `total` plus named components (all logged).  Validation runs the
     datamodule's benchmark for the val split through `match` and logs `val/<metric>` plus
-    `val/score` (the datamodule's `main_metric`, higher is better) for checkpointing.  `requires_weights` says whether
+    `val/score` (the benchmark's `main_metric`; its `mode` max | min, from conf/benchmark, is the direction
+    checkpointing and sweeps follow: `${benchmark.mode}`).  `requires_weights` says whether
     evaluating the module without loaded weights is meaningless (eval.py refuses that).
     `weight_roles`: the roles of a module loading several official files (eval.py `weights.<role>=<path>`;
     empty: one file).  Whatever loads weights calls `note_weights`, so `loaded_weights` says what was loaded.
@@ -73,7 +76,8 @@ class MatchingModule(L.LightningModule):
         """
         matches = self.match(batch)
         if matches.warp is not None:
-            return sample_warp(matches.warp, query_kpts0)
+            frame = warp_frame_for(matches, tuple(batch["image0"].shape[-2:]))
+            return sample_warp(matches.warp, query_kpts0, frame)
         out = torch.full_like(query_kpts0, float("nan"))
         for b in range(query_kpts0.shape[0]):
             pair = matches.pair(b)
@@ -110,7 +114,7 @@ class MatchingModule(L.LightningModule):
             return
         metrics = self.val_benchmark.compute()
         self.log_dict({f"val/{k}": float(v) for k, v in metrics.items()}, sync_dist=False)
-        main_metric = getattr(self.trainer.datamodule, "main_metric", None)
+        main_metric = self.val_benchmark.main_metric
         if main_metric in metrics:
             self.log("val/score", float(metrics[main_metric]), prog_bar=True, sync_dist=False)
         self.val_benchmark.reset()
@@ -123,11 +127,3 @@ class MatchingModule(L.LightningModule):
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
-
-
-def sample_warp(warp: Tensor, points: Tensor) -> Tensor:
-    """Bilinear lookup of a dense warp (B, H, W, 2) at points (B, Q, 2) in pixels (centres at integers)."""
-    _, h, w, _ = warp.shape
-    grid = torch.stack([(points[..., 0] + 0.5) / w * 2 - 1, (points[..., 1] + 0.5) / h * 2 - 1], dim=-1)
-    sampled = F.grid_sample(warp.permute(0, 3, 1, 2), grid[:, None].to(warp), mode="bilinear", align_corners=False)
-    return sampled[:, :, 0].permute(0, 2, 1)

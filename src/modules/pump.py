@@ -119,7 +119,6 @@ class PUMP(MatchingModule):
                 warps.append(warp)
                 certainties.append(inside)
         out = Matches.concat(parts)
-        out.extras["scale_rot_code"] = torch.cat([p.extras["scale_rot_code"] for p in parts])  # concat keeps no extras
         if warps:
             out.warp, out.certainty = torch.stack(warps), torch.stack(certainties)
         return out

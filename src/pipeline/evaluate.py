@@ -91,7 +91,7 @@ def official_sources(module: MatchingModule, weights: object) -> dict[str | None
     return sources
 
 
-def draw_first_pair(batch: dict, matches: Matches, folder: Path, index: int) -> Path:
+def draw_first_pair(batch: dict, matches: Matches, benchmark: Any, folder: Path, index: int) -> Path:
     """The match figure of the first pair of a batch (correct matches coloured where the GT allows)."""
     pair = matches.pair(0)
     return draw_matches(
@@ -100,7 +100,7 @@ def draw_first_pair(batch: dict, matches: Matches, folder: Path, index: int) -> 
         pair.kpts0,
         pair.kpts1,
         folder / f"{index:03d}_{batch['name'][0].replace('/', '_')}.png",
-        correct=match_correctness(batch, 0, pair),
+        correct=match_correctness(batch, 0, pair, benchmark.figure_threshold_px),
         title=batch["name"][0],
     )
 
@@ -179,7 +179,7 @@ def predict_and_score(cfg: DictConfig, datamodule: Any, benchmark: Any, cache: P
             records += new
             if len(records) <= cfg.num_figures:
                 out["figures"]["matches"].append(
-                    draw_first_pair(batch, matches, Path(cfg.paths.output_dir) / "figures", len(records) - 1)
+                    draw_first_pair(batch, matches, benchmark, Path(cfg.paths.output_dir) / "figures", len(records) - 1)
                 )
             progress.update(task, advance=1, rate=len(records) / max(time.perf_counter() - start, 1e-9))
     return out

@@ -3,9 +3,9 @@ export-then-evaluate): a new RANSAC threshold or benchmark variant re-scores wit
 
 Layout of `predictions.h5`:
     attrs   format = "corrlab-predictions/1", fingerprint (16 hex), source (JSON of what was fingerprinted)
-    /<kind>/<pair>/kpts0, kpts1, scores [, warp, certainty]   (<kind>: what the benchmark asked the method
-            for, e.g. "match" or "transfer_query0"; <pair>: the pair name, URL-quoted)
-    pair attrs: image0_id, image1_id, shape0, shape1 (H, W of the images the model saw)
+    /<kind>/<pair>/kpts0, kpts1, scores, extras/<name> [, warp, certainty]   (<kind>: what the benchmark asked
+            the method for, e.g. "match" or "transfer_query0"; <pair>: the pair name, URL-quoted)
+    pair attrs: image0_id, image1_id, shape0, shape1 (H, W of the images the model saw) [, warp_frame]
 Arrays keep the dtype the method produced (lossless: a re-score gives the same numbers as a fresh run); a dense
 warp is stored only when the benchmark scores it, gzip-compressed.  A cache made with another model, weights,
 inputs or precision is refused with the differences named.
@@ -28,7 +28,8 @@ from corrlab.matches import Matches
 from corrlab.pipeline.provenance import config_files, sha256_prefix, weight_sources
 
 FORMAT = "corrlab-predictions/1"
-LOADER_KEYS = ("batch_size", "eval_batch_size", "num_workers", "pin_memory")  # never change a prediction
+# data keys that never change a prediction: loader options, and the benchmark (conf/benchmark) the data carries
+NOT_INPUTS = ("batch_size", "eval_batch_size", "num_workers", "pin_memory", "benchmark")
 MATCH_KEYS = ("kpts0", "kpts1", "scores")
 DENSE_KEYS = ("warp", "certainty")
 
@@ -39,10 +40,11 @@ class StalePredictionCacheError(ValueError):
 
 def prediction_source(cfg: DictConfig, scoring_options: tuple[str, ...] = ()) -> dict[str, Any]:
     """What a method's predictions depend on: model config (+ content of files it names), weights and checkpoint
-    (path and sha256), the data config except loader and scoring-only options, split, seed and precision."""
+    (path and sha256), the data config except loader options, its benchmark and scoring-only options, split, seed
+    and precision."""
     model = OmegaConf.to_container(cfg.model, resolve=True)
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    data = {k: v for k, v in data.items() if k not in LOADER_KEYS and k not in scoring_options}
+    data = {k: v for k, v in data.items() if k not in NOT_INPUTS and k not in scoring_options}
     weights = {role: {"file": path, "sha256": _hash(path)} for role, path in weight_sources(cfg.weights).items()}
     checkpoint = {"file": cfg.ckpt_path, "sha256": _hash(cfg.ckpt_path)} if cfg.ckpt_path else None
     return {
@@ -129,20 +131,17 @@ class PredictionCache:
 
     def read(self, kind: str, batch: dict) -> Matches:
         """The cached predictions of every pair of `batch` as one Matches (checked against the batch's images)."""
-        parts, warps, certainties = [], [], []
+        parts = []
         for b, name in enumerate(batch["name"]):
             group = self.file[pair_key(kind, name)]
             self._check(group, batch, b)
             arrays = {k: torch.from_numpy(group[k][()]) for k in MATCH_KEYS}
-            parts.append(Matches(**arrays, batch_idx=torch.full((len(arrays["scores"]),), b, dtype=torch.long)))
-            if "warp" in group:
-                warps.append(torch.from_numpy(group["warp"][()]))
-                certainties.append(torch.from_numpy(group["certainty"][()]) if "certainty" in group else None)
-        matches = Matches.concat(parts)
-        if warps and len(warps) == len(parts):
-            matches.warp = torch.stack(warps)
-            matches.certainty = None if any(c is None for c in certainties) else torch.stack(certainties)
-        return matches
+            dense = {k: torch.from_numpy(group[k][()])[None] for k in DENSE_KEYS if k in group}
+            extras = {k: torch.from_numpy(v[()]) for k, v in group["extras"].items()} if "extras" in group else {}
+            frame = tuple(group.attrs["warp_frame"]) if "warp_frame" in group.attrs else None
+            batch_idx = torch.full((len(arrays["scores"]),), b, dtype=torch.long)
+            parts.append(Matches(**arrays, batch_idx=batch_idx, **dense, extras=extras, warp_frame=frame))
+        return Matches.concat(parts)
 
     def write(self, kind: str, batch: dict, matches: Matches, keep_warp: bool = False) -> None:
         """Store the predictions of every pair of `batch` (replacing a pair stored before)."""
@@ -151,14 +150,18 @@ class PredictionCache:
             if key in self.file:
                 del self.file[key]
             group = self.file.create_group(key)
-            keep = matches.batch_idx == b
+            pair = matches.pair(b)
             for field in MATCH_KEYS:
-                group.create_dataset(field, data=to_numpy(getattr(matches, field)[keep]))
-            if keep_warp and matches.warp is not None:
-                group.create_dataset("warp", data=to_numpy(matches.warp[b]), compression="gzip", shuffle=True)
-                if matches.certainty is not None:
-                    certainty = to_numpy(matches.certainty[b])
-                    group.create_dataset("certainty", data=certainty, compression="gzip", shuffle=True)
+                group.create_dataset(field, data=to_numpy(getattr(pair, field)))
+            for extra, values in pair.extras.items():
+                group.create_dataset(f"extras/{extra}", data=to_numpy(values))
+            if keep_warp and pair.warp is not None:
+                for field in DENSE_KEYS:
+                    if getattr(pair, field) is not None:
+                        data = to_numpy(getattr(pair, field)[0])
+                        group.create_dataset(field, data=data, compression="gzip", shuffle=True)
+                if pair.warp_frame is not None:
+                    group.attrs["warp_frame"] = np.asarray(pair.warp_frame)
             group.attrs.update(self._identity(batch, b))
         self.file.flush()
 
