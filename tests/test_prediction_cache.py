@@ -52,6 +52,8 @@ def test_rescore_with_another_ransac_threshold_reads_the_cache_and_matches_a_fre
     assert rescored["metrics"] == fresh["metrics"]
     assert rescored["protocol"]["fingerprint"] == fresh["protocol"]["fingerprint"] != first["protocol"]["fingerprint"]
     assert rescored["metrics"]["mma@3"] == first["metrics"]["mma@3"]  # same matches, only the estimator changed
+    variant = run(tmp_path, "ime", [*data, "benchmark=hpatches_ime", f"predictions={cache}"])
+    assert variant["calls"] == 0 and variant["protocol"]["spec"]["benchmark"] == "hpatches_ime"
     records = [json.loads(line) for line in (tmp_path / "rescore" / "per_pair.jsonl").read_text().splitlines()]
     with h5py.File(cache) as handle:  # every record points at its predictions, which hold the matches scored
         assert all(handle[r["prediction"]]["kpts0"].shape[0] == r["num_matches"] for r in records)
