@@ -117,7 +117,7 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
 
 def protocol_title(run: Run) -> str:
     spec = run.summary["protocol"]["spec"]
-    parts = [spec.get("dataset", "?"), spec.get("split"), run.protocol]
+    parts = [spec.get("dataset", "?"), spec.get("split"), spec.get("benchmark") or run.protocol]
     return " / ".join(str(p) for p in parts if p) + f" (protocol {run.fingerprint})"
 
 
