@@ -17,6 +17,7 @@ from corrlab.datamodules.synthetic import skimage_photo_dir
 from corrlab.models.convmixer import ConvMixer
 from corrlab.models.patch2pix.pipeline import network_frame
 from corrlab.models.pump import cli
+from corrlab.models.pump.images import warn_if_resized_twice
 from corrlab.models.pump.output import load_corres
 from corrlab.modules.pump import PUMP
 
@@ -106,3 +107,17 @@ def test_patch2pix_resamples_with_pil_and_warns_on_a_second_resize(photo_file):
         warnings.simplefilter("error")  # already at the network size: not resized again, no warning
         at_size = {**twice, "image0": resized, "image1": resized}
         network_frame(at_size, 96, 16)
+
+
+def test_pump_warns_when_it_would_resize_a_resized_batch():
+    image = torch.zeros(1, 3, 120, 160)
+    batch = {"image0": image, "image1": image, "scale0": torch.full((1, 2), 0.5), "scale1": torch.full((1, 2), 0.5)}
+    with pytest.warns(UserWarning, match="resized twice"):
+        warn_if_resized_twice(batch, {"mode": "single", "resize": 100})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_resized_twice(batch, {"mode": "single", "resize": 160})  # within the size: not resized again
+        warn_if_resized_twice(batch, {"mode": "recursive", "resize": 100})  # recursive: no pre-resize
+        warn_if_resized_twice(
+            {**batch, "scale0": torch.ones(1, 2), "scale1": torch.ones(1, 2)}, {"mode": "single", "resize": 100}
+        )

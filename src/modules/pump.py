@@ -15,7 +15,7 @@ from corrlab.losses.deepmatching import DeepMatchingLoss
 from corrlab.losses.pixel_ap import NeighbourSampler, PixelAPLoss
 from corrlab.matches import Matches
 from corrlab.models.convmixer import ConvMixer
-from corrlab.models.pump.images import matcher_input
+from corrlab.models.pump.images import matcher_input, warn_if_resized_twice
 from corrlab.models.pump.matcher import apply_affine
 from corrlab.models.pump.modes import MODES, make_matcher
 from corrlab.models.pump.output import save_corres
@@ -102,6 +102,7 @@ class PUMP(MatchingModule):
 
     @torch.no_grad()
     def match(self, batch: dict) -> Matches:
+        warn_if_resized_twice(batch, self.matching)
         images0, images1 = batch["image0"], batch["image1"]
         parts, warps, certainties = [], [], []
         for b in range(images0.shape[0]):
