@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -87,7 +88,10 @@ def test_eval_loads_a_trained_checkpoint(train_cfg, tmp_path):
     with open_dict(cfg):
         cfg.model = TINY_MODEL
     summary = evaluate(cfg)
-    assert summary["weights"].startswith("corrlab checkpoint") and summary["metrics"]["num_pairs"] == 2
+    (record,) = summary["weights"]
+    assert record["format"].startswith("corrlab Lightning checkpoint") and record["file"] == str(checkpoint.resolve())
+    assert record["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16]
+    assert summary["metrics"]["num_pairs"] == 2
 
     # the evaluated model is the checkpoint's: its per-pair matches are those of a TinyMatcher given that state dict
     trained = TinyMatcher(dim=TINY_MODEL["dim"])

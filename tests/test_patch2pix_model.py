@@ -175,8 +175,8 @@ def test_matches_come_back_in_batch_pixels(ours, pair):
         matches = ours.match({"image0": big0, "image1": big1})
     finally:
         ours.max_side = 1024
-    small0, scale0 = to_network_frame(big0, 128)
-    small1, scale1 = to_network_frame(big1, 128)
+    small0, scale0 = to_network_frame(big0, 128, resample=ours.resample)
+    small1, scale1 = to_network_frame(big1, 128, resample=ours.resample)
     assert tuple(small0.shape[-2:]) == (96, 128)
     direct = ours.match({"image0": small0, "image1": small1})
     torch.testing.assert_close(matches.kpts0, to_original(torch.cat([direct.kpts0]), scale0))

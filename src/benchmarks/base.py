@@ -57,7 +57,12 @@ class Benchmark(nn.Module):
     `main_metric` is what validation logs as val/score; `mode` (max | min) says which way is better.
     Subclasses list the batch ground truth they read in `required_ground_truth` and the dataset facts they need
     in `required_facts` (both checked against the data before the benchmark is built).
+    `prediction_kind` names what `predict` asks a method for (the prediction cache keys by it) and
+    `scores_warp` says whether scoring reads the dense warp (then the cache keeps it).
     """
+
+    prediction_kind = "match"
+    scores_warp = False
 
     required_ground_truth: tuple[str, ...] = ()
     required_facts: tuple[str, ...] = ()

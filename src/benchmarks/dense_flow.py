@@ -43,6 +43,8 @@ class DenseFlowBenchmark(Benchmark):
     EPE <= t; pck_pooled@t: over every valid pixel of the split (DenseMatching's "per dataset").
     """
 
+    prediction_kind = "dense_warp"  # the prediction cache keeps the warp for it
+    scores_warp = True
     required_ground_truth = ("flow", "flow_valid")
 
     def __init__(

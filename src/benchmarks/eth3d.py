@@ -35,6 +35,7 @@ class ETH3DBenchmark(Benchmark):
     top-level keys average the rates.  `summary()` adds the per-scene values.
     """
 
+    prediction_kind = "transfer_query0"
     required_ground_truth = ("kpts0", "kpts1", "kpts_valid")
     required_facts = ("scenes", "rates")
 

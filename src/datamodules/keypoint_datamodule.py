@@ -29,6 +29,7 @@ class KeypointPairDataModule(PairDataModule):
     """
 
     default_benchmark = "semantic_pck"
+    scoring_options = ("convention", "threshold", "alphas")  # the query direction is the cache's prediction kind
     flags: Mapping[str, Sequence[int]] = {}
 
     def __init__(

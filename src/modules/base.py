@@ -13,6 +13,7 @@ from torch import Tensor
 from corrlab.benchmarks.base import Benchmark
 from corrlab.dense_sampling import sample_warp, warp_frame_for
 from corrlab.matches import Matches
+from corrlab.pipeline.provenance import weights_record
 
 __all__ = ["MatchingModule", "sample_warp"]
 
@@ -26,9 +27,14 @@ class MatchingModule(L.LightningModule):
     `val/score` (the benchmark's `main_metric`; its `mode` max | min, from conf/benchmark, is the direction
     checkpointing and sweeps follow: `${benchmark.mode}`).  `requires_weights` says whether
     evaluating the module without loaded weights is meaningless (eval.py refuses that).
+    `weight_roles`: the roles of a module loading several official files (eval.py `weights.<role>=<path>`;
+    empty: one file).  Whatever loads weights calls `note_weights`, so `loaded_weights` says what was loaded.
+    `mixed_precision`: evaluation may run under autocast (eval.py precision=bf16-mixed|16-mixed).
     """
 
     requires_weights = True
+    weight_roles: tuple[str, ...] = ()
+    mixed_precision = False
 
     def __init__(
         self,
@@ -41,6 +47,11 @@ class MatchingModule(L.LightningModule):
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
         self.val_benchmark: Benchmark | None = None
+        self.loaded_weights: list[dict[str, str]] = []
+
+    def note_weights(self, path: str | Path, format: str, role: str | None = None) -> None:
+        """Record a loaded weight file (file, sha256 prefix, format) for summary.json."""
+        self.loaded_weights.append(weights_record(path, format, role))
 
     # --- methods subclasses implement -------------------------------------------------------
     def match(self, batch: dict) -> Matches:
@@ -51,8 +62,9 @@ class MatchingModule(L.LightningModule):
             f"{type(self).__name__} is training-free: evaluate it with eval.py instead of training it"
         )
 
-    def load_official(self, path: str | Path) -> None:
-        """Load the authors' released checkpoint (strict: missing or unexpected keys fail)."""
+    def load_official(self, path: str | Path | dict[str, Path]) -> None:
+        """Load the authors' released checkpoint (strict: missing or unexpected keys fail); a {role: path}
+        mapping for modules with `weight_roles`.  Implementations call `note_weights` for each file."""
         raise NotImplementedError(f"{type(self).__name__} has no official checkpoint format")
 
     # --- query-point transfer ---------------------------------------------------------------

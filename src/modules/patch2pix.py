@@ -33,8 +33,9 @@ class Patch2Pix(MatchingModule):
     """Matches: mutual NCNet proposals (ncn_thres) -> mid regressor -> fine regressor -> keep fine probability >
     io_thres (all of them if none passes), in batch pixels with the fine probability as score.
 
-    Images are resized inside to a longer side of at most `max_side` with sides floored to 16 (the datamodule's own
-    resize policy decides the batch pixels matches are returned in).  Training (compute_losses) needs K0, K1 (batch
+    Images are resized inside to a longer side of at most `max_side` with sides floored to 16, resampled as
+    `resample` says (the datamodule's own resize policy decides the batch pixels matches are returned in; a batch
+    already at the network size is not resized again).  Training (compute_losses) needs K0, K1 (batch
     frame) and T_0to1; only the two regressors are trained, the backbone and NCNet are frozen.
     """
 
@@ -45,6 +46,7 @@ class Patch2Pix(MatchingModule):
         backbone: dict | None = None,
         ncnet_weights: str | None = None,
         max_side: int | None = 1024,
+        resample: str = "pil_bicubic",
         pool: int = 2,
         ncn_thres: float = 0.0,
         io_thres: float = 0.25,
@@ -65,12 +67,16 @@ class Patch2Pix(MatchingModule):
         backbone_weights = (backbone or {}).get("weights")
         if backbone_weights:
             self.net.backbone.load_imagenet(backbone_weights)
+            self.note_weights(backbone_weights, "torchvision ResNet-34 ImageNet state_dict", "model.backbone.weights")
         if ncnet_weights:
             load_ncnet_initialisation(self.net, ncnet_weights)
+            self.note_weights(
+                ncnet_weights, "NCNet backbone + consensus (ncn_ivd_5ep.pth or NCNet .ckpt)", "model.ncnet_weights"
+            )
         self.pretrained_backbone = bool(backbone_weights or ncnet_weights)
         freeze(self.net.backbone)
         freeze(self.net.consensus)
-        self.max_side, self.multiple = max_side, self.net.stride * pool
+        self.max_side, self.multiple, self.resample = max_side, self.net.stride * pool, resample
         self.ncn_thres, self.io_thres, self.val_io_thres = ncn_thres, io_thres, val_io_thres
         self.proposals, self.anchor_shift = proposals, anchor_shift
         self.regr_batch, self.match_chunk = regr_batch, match_chunk
@@ -78,12 +84,13 @@ class Patch2Pix(MatchingModule):
 
     def load_official(self, path: str | Path) -> None:
         load_official_patch2pix(self.net, path)
+        self.note_weights(path, "official Patch2Pix checkpoint (patch2pix_pretrained.pth)")
 
     # --- inference ----------------------------------------------------------------------------
     @torch.no_grad()
     def match(self, batch: dict, io_thres: float | None = None) -> Matches:
         io_thres = self.io_thres if io_thres is None else io_thres
-        images0, images1, scale0, scale1 = network_frame(batch, self.max_side, self.multiple)
+        images0, images1, scale0, scale1 = network_frame(batch, self.max_side, self.multiple, self.resample)
         levels0, levels1 = self.net.features(images0), self.net.features(images1)
         patch0, patch1 = self.net.patch_features(levels0), self.net.patch_features(levels1)
         parts = []
@@ -120,7 +127,7 @@ class Patch2Pix(MatchingModule):
 
     # --- training -----------------------------------------------------------------------------
     def compute_losses(self, batch: dict) -> dict[str, Tensor]:
-        images0, images1, scale0, scale1 = network_frame(batch, self.max_side, self.multiple)
+        images0, images1, scale0, scale1 = network_frame(batch, self.max_side, self.multiple, self.resample)
         with torch.no_grad():
             levels0, levels1 = self.net.features(images0), self.net.features(images1)
             proposals = coarse_proposals(self.net, levels0, levels1, 0.0)

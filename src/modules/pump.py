@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from corrlab.geometry.scaling import to_original
@@ -16,7 +15,7 @@ from corrlab.losses.deepmatching import DeepMatchingLoss
 from corrlab.losses.pixel_ap import NeighbourSampler, PixelAPLoss
 from corrlab.matches import Matches
 from corrlab.models.convmixer import ConvMixer
-from corrlab.models.pump.images import check_image_size, max_side_shape, scaling
+from corrlab.models.pump.images import check_image_size, matcher_input, warn_if_resized_twice
 from corrlab.models.pump.matcher import apply_affine
 from corrlab.models.pump.modes import MODES, make_matcher
 from corrlab.models.pump.output import save_corres
@@ -71,6 +70,7 @@ class PUMP(MatchingModule):
                 f"{path} looks like a Lightning checkpoint: evaluate it with ckpt_path= instead of weights="
             )
         self.net.load_state_dict(state, strict=True)
+        self.note_weights(path, "official PUMP ConvMixer state_dict (PUMP.pt)")
 
     # --- training -------------------------------------------------------------------------
     def compute_losses(self, batch: dict) -> dict[str, Tensor]:
@@ -91,13 +91,12 @@ class PUMP(MatchingModule):
         """(N, 6) [x0, y0, x1, y1, score, code] between two (3, H, W) images, in their pixels."""
         inputs, backs = [], []
         for role, image in (("image0", image0), ("image1", image1)):
-            height, width = image.shape[-2:]
-            new = max_side_shape(height, width, int(self.matching["resize"]))
-            check_image_size(*new, f"{role} of {name} ({height}x{width} before resizing)")
-            if new != (height, width):
-                image = F.interpolate(image[None], size=new, mode="area")[0]
-            inputs.append(image)
-            backs.append(scaling(new[1] / width, new[0] / height))
+            resized, back = matcher_input(image, self.matching)
+            check_image_size(
+                *resized.shape[-2:], f"{role} of {name} ({image.shape[-2]}x{image.shape[-1]} before resizing)"
+            )
+            inputs.append(resized)
+            backs.append(back)
         corres = make_matcher(self.net, self.matching)(*inputs)
         if self.post["enabled"] and len(corres):
             kept = filter_corres(corres.double().cpu().numpy(), self.post["locality"], self.post["min_cc_size"])
@@ -109,6 +108,7 @@ class PUMP(MatchingModule):
 
     @torch.no_grad()
     def match(self, batch: dict) -> Matches:
+        warn_if_resized_twice(batch, self.matching)
         images0, images1 = batch["image0"], batch["image1"]
         parts, warps, certainties = [], [], []
         for b in range(images0.shape[0]):

@@ -9,6 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from corrlab.geometry.resample import pil_resize
+
+RESAMPLING = ("torch_bicubic", "pil_bicubic")
+
 
 def network_size(height: int, width: int, max_side: int | None, multiple: int = 16) -> tuple[int, int]:
     """(h, w) the network sees: the reference's `cal_rescale_size` with no upsampling (max_side None or <= 0 keeps
@@ -22,13 +26,20 @@ def network_size(height: int, width: int, max_side: int | None, multiple: int = 
     return h, w
 
 
-def to_network_frame(images: Tensor, max_side: int | None, multiple: int = 16) -> tuple[Tensor, Tensor]:
-    """Images (B, 3, H, W) in [0, 1] at the network size (bicubic with antialiasing, like the reference's PIL
-    bicubic) and the scale (sx, sy) = network / batch size, for corrlab.geometry.scaling."""
+def to_network_frame(
+    images: Tensor, max_side: int | None, multiple: int = 16, resample: str = "torch_bicubic"
+) -> tuple[Tensor, Tensor]:
+    """Images (B, 3, H, W) in [0, 1] at the network size and the scale (sx, sy) = network / batch size, for
+    corrlab.geometry.scaling.  resample: torch_bicubic (antialiased) or pil_bicubic (the reference's PIL resize
+    of the 8-bit image)."""
+    if resample not in RESAMPLING:
+        raise ValueError(f"model.resample must be one of {', '.join(RESAMPLING)}, got '{resample}'")
     height, width = images.shape[-2:]
     h, w = network_size(height, width, max_side, multiple)
     scale = torch.tensor([w / width, h / height], dtype=torch.float32, device=images.device)
     if (h, w) == (height, width):
         return images, scale
+    if resample == "pil_bicubic":
+        return torch.stack([pil_resize(image, h, w, "pil_bicubic") for image in images]), scale
     resized = F.interpolate(images, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
     return resized.clamp(0, 1), scale

@@ -20,10 +20,22 @@ from corrlab.safe_loading import torch_load
 log = logging.getLogger(__name__)
 
 
-def network_frame(batch: dict, max_side: int | None, multiple: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """image0, image1 resized for the network and their scales (network / batch pixels)."""
-    images0, scale0 = to_network_frame(batch["image0"], max_side, multiple)
-    images1, scale1 = to_network_frame(batch["image1"], max_side, multiple)
+def network_frame(
+    batch: dict, max_side: int | None, multiple: int, resample: str = "torch_bicubic"
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """image0, image1 resized for the network and their scales (network / batch pixels).  Warns when images the
+    datamodule already resized are resized again (the reference resizes once: see docs/evaluation.md)."""
+    images0, scale0 = to_network_frame(batch["image0"], max_side, multiple, resample)
+    images1, scale1 = to_network_frame(batch["image1"], max_side, multiple, resample)
+    resized_before = any(key in batch and not bool((batch[key] == 1).all()) for key in ("scale0", "scale1"))
+    if resized_before and not (bool((scale0 == 1).all()) and bool((scale1 == 1).all())):
+        warnings.warn(
+            f"images resized twice: by the datamodule to {tuple(batch['image0'].shape[-2:])}, then to "
+            f"{tuple(images0.shape[-2:])} for the network; resize once with the datamodule's resize set to "
+            f"{{mode: long, size: {max_side}, divisible_by: {multiple}, upscale: false, interpolation: pil_bicubic}} "
+            "(or give it no resize)",
+            stacklevel=2,
+        )
     return images0, images1, scale0, scale1
 
 

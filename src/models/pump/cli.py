@@ -19,7 +19,7 @@ import torch
 
 from corrlab.datamodules.image_io import read_image_array
 from corrlab.models.convmixer import ConvMixer
-from corrlab.models.pump.images import check_image_size, resize_max_side
+from corrlab.models.pump.images import check_image_size, matcher_input
 from corrlab.models.pump.matcher import apply_affine
 from corrlab.models.pump.modes import MODES, make_matcher
 from corrlab.models.pump.output import save_corres
@@ -54,14 +54,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_image(path: str, max_side: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(3, H, W) float image in [0, 1] resized like the reference, and its pixel -> original matrix."""
+def load_image(path: str, matching: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(3, H, W) float image in [0, 1] resized like the reference (`matcher_input`, as PUMP.match), and its
+    pixel -> original matrix."""
     image = torch.from_numpy(read_image_array(path)).permute(2, 0, 1).contiguous()
-    image, back = resize_max_side(image, max_side)
-    check_image_size(
-        *image.shape[-2:], f"image '{path}'" + (f" (longer side resized to {max_side})" if max_side else "")
-    )
-    return image.to(device).float() / 255, back
+    image, back = matcher_input(image, matching)
+    resized = f" (longer side resized to {matching['resize']})" if matching.get("resize") else ""
+    check_image_size(*image.shape[-2:], f"image '{path}'{resized}")
+    return image.to(device), back
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -93,9 +93,8 @@ def run(args: argparse.Namespace) -> None:
         "fine_size": args.fine_size,
     }
     matcher = make_matcher(descriptor.eval().to(device), matching)
-    # the recursive mode works on the full images (--resize is its coarse size), as the reference's script
     (image1, back1), (image2, back2) = (
-        load_image(p, 0 if args.mode == "recursive" else args.resize, device) for p in (args.img1, args.img2)
+        load_image(p, {**matching, "resize": args.resize}, device) for p in (args.img1, args.img2)
     )
     corres = matcher(image1, image2)
     corres = corres.double().cpu().numpy()

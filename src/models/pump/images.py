@@ -5,6 +5,7 @@ at integer coordinates, so a resize by s maps x to (x + 0.5) / s - 0.5; the refe
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +44,30 @@ def resize_max_side(image: Tensor, max_side: int) -> tuple[Tensor, Tensor]:
         return image, torch.eye(3, dtype=torch.float64)
     resized = F.interpolate(image[None].float(), size=new, mode="area")[0].clamp(0, 255).to(torch.uint8)
     return resized, scaling(new[1] / width, new[0] / height)
+
+
+def matcher_input(image: Tensor, matching: dict) -> tuple[Tensor, Tensor]:
+    """The one input resize of PUMP, shared by PUMP.match and `python -m corrlab.models.pump.cli`: the
+    reference's `--resize` on the 8-bit image (a float image in [0, 1] is rounded to 8 bits first), none in the
+    recursive mode (its --resize is the coarse size).  Returns the float image in [0, 1] and new -> input pixel."""
+    if image.dtype != torch.uint8:
+        image = (image.clamp(0, 1) * 255).round().to(torch.uint8)
+    max_side = 0 if matching["mode"] == "recursive" else int(matching["resize"])
+    image, back = resize_max_side(image, max_side)
+    return image.float() / 255, back
+
+
+def warn_if_resized_twice(batch: dict, matching: dict) -> None:
+    """Warn when `matcher_input` would resize images the datamodule already resized (the reference resizes once)."""
+    resized_before = any(key in batch and not bool((batch[key] == 1).all()) for key in ("scale0", "scale1"))
+    max_side = 0 if matching["mode"] == "recursive" else int(matching["resize"])
+    shapes = [tuple(batch[key].shape[-2:]) for key in ("image0", "image1")]
+    if resized_before and any(max_side_shape(h, w, max_side) != (h, w) for h, w in shapes):
+        warnings.warn(
+            f"images resized twice: by the datamodule to {shapes[0]}, then to a longer side of {max_side} for PUMP's "
+            "matching; resize once (give the datamodule no resize, or model.matching.resize=0)",
+            stacklevel=3,
+        )
 
 
 def downsample(image: Tensor, factor: float) -> tuple[Tensor, Tensor]:
