@@ -17,23 +17,30 @@ from corrlab.modules.base import MatchingModule
 class R2D2(MatchingModule):
     """`architecture`: the checkpoint-style constructor string of the network to build before weights are
     loaded (`load_official` builds the one its file names).  `extraction`: extract.py's options
-    (ExtractionConfig).  Matches are in batch pixels, scored by descriptor similarity.  The keypoints of
+    (ExtractionConfig).  `channels_last`: run the network in that memory format (docs/r2d2.md).  Matches are in batch pixels, scored by descriptor similarity.  The keypoints of
     the two most recently used images are kept, so an image shared by consecutive pairs (HPatches' reference image in
     its five pairs) is extracted once; the outputs are the same."""
 
     requires_weights = True
 
-    def __init__(self, architecture: str = "Quad_L2Net_ConfCFS()", extraction: dict | None = None) -> None:
+    def __init__(
+        self, architecture: str = "Quad_L2Net_ConfCFS()", extraction: dict | None = None, channels_last: bool = False
+    ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
-        self.net = build_from_net_string(architecture)
+        self.channels_last = channels_last
+        self.net = self.memory_format(build_from_net_string(architecture))
         self.extraction = ExtractionConfig(**(extraction or {}))
         self.recent: list[tuple[Tensor, Keypoints]] = []
 
     def load_official(self, path: str | Path) -> None:
         """A released naver/r2d2 `.pt` (a pickle: load only files from a trusted source); strict keys."""
-        self.net = load_official(path).to(next(self.net.parameters()).device)
+        self.net = self.memory_format(load_official(path).to(next(self.net.parameters()).device))
         self.recent = []
+
+    def memory_format(self, net: torch.nn.Module) -> torch.nn.Module:
+        """channels_last: other convolution kernels, faster on CPU, not bit-identical to extract.py."""
+        return net.to(memory_format=torch.channels_last) if self.channels_last else net
 
     def keypoints(self, image: Tensor) -> Keypoints:
         """extract.py's keypoints of one 3 x H x W image in [0, 1] (x, y in its pixels)."""
