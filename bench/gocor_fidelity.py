@@ -151,11 +151,10 @@ def main() -> None:
         source_path, target_path = PAIRS[name]
         source = read_image(Path(args.data) / source_path)[None].to(torch.get_default_dtype())
         target = read_image(Path(args.data) / target_path)[None].to(torch.get_default_dtype())
-        results[name] = {
-            "glunet_gocor": glunet_fidelity(source, target),
-            "pwcnet_gocor": pwcnet_fidelity(source, target),
-        }
-        print(json.dumps({name: results[name]}, indent=2), flush=True)
+        results[name] = {}
+        for model in args.models:
+            results[name][model] = FIDELITY[model](source, target)
+            print(json.dumps({name: {model: results[name][model]}}, indent=2), flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2))
 
