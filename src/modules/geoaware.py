@@ -28,19 +28,29 @@ from corrlab.modules.base import MatchingModule
 
 POST_PROCESSORS = ("aggregation", "dummy")
 FLIP_DISTANCES = ("mutual_nn", "mask")
+MIRRORED = "/mirrored"
 
 
 def image_id(batch: dict, side: int, b: int) -> str:
-    """The id of image `side` of pair b: batch['image<side>_id'], else '<category>/<image>' from an SPair name."""
+    """The feature-cache id of image `side` of pair b: batch['image<side>_id'], else from the pair name:
+    SPair '<id>-<src>-<trg>:<category>' -> '<category>/<image>'; AP-10K / PF-Pascal '<src>-<trg>:<category>'
+    -> '<image>'."""
     key = f"image{side}_id"
     if key in batch:
         return str(batch[key][b])
-    name = str(batch["name"][b])
+    name = str(batch["name"][b]).removesuffix(MIRRORED)
     stem, _, category = name.partition(":")
     parts = stem.split("-")
     if len(parts) == 3 and category:
         return f"{category}/{parts[1 + side]}"
+    if len(parts) == 2 and category:
+        return parts[side]
     raise KeyError(f"GeoAware-SC reads features per image: the batch has no '{key}' (pair '{name}')")
+
+
+def is_mirrored(batch: dict, b: int) -> bool:
+    """PF-Pascal training rows with the flip flag: both images are mirrored (their `_flip` features apply)."""
+    return str(batch["name"][b]).endswith(MIRRORED)
 
 
 class GeoAwareSC(MatchingModule):
@@ -121,15 +131,22 @@ class GeoAwareSC(MatchingModule):
         return normalize_descriptors(out.flatten(1).T, separate_sd=self.zero_shot)
 
     def descriptors(self, batch: dict, side: int, b: int, flip: bool = False) -> Tensor:
-        """Descriptors of one image, kept per image id while evaluating (an image shared by pairs is described once)."""
-        key = (image_id(batch, side, b), flip)
+        """Descriptors of one image (mirrored when `flip`), kept per image id while evaluating: an image shared
+        by several pairs is described once."""
+        key = (image_id(batch, side, b), flip != is_mirrored(batch, b))  # the image as stored
         if self.training or not self.descriptor_cache:
-            return self.describe(self.features(key[0], batch[f"image{side}"][b], flip))
+            return self.describe(self.read_features(batch, side, b, key, flip))
         if key not in self._descriptors:
-            self._descriptors[key] = self.describe(self.features(key[0], batch[f"image{side}"][b], flip))
+            self._descriptors[key] = self.describe(self.read_features(batch, side, b, key, flip))
             while len(self._descriptors) > self.descriptor_cache:
                 self._descriptors.popitem(last=False)
         return self._descriptors[key]
+
+    def read_features(self, batch: dict, side: int, b: int, key: tuple[str, bool], flip: bool) -> Tensor:
+        """Backbones compute from the batch image (mirrored if `flip`); caches read the stored image `key`."""
+        if getattr(self.features, "reads_images", False):
+            return self.features(key[0], batch[f"image{side}"][b], flip)
+        return self.features(key[0], None, key[1])
 
     def letterbox(self, batch: dict, side: int, b: int) -> Letterbox:
         h, w = batch[f"image{side}"][b].shape[-2:]
