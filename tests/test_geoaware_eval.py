@@ -21,6 +21,7 @@ def spair_with_cache(tmp_path):
     return root, tmp_path / "cache"
 
 
+@pytest.mark.slow
 def test_eval_supervised_from_the_cache_with_official_weights(spair_with_cache, tmp_path):
     root, cache = spair_with_cache
     from corrlab.models.geoaware.aggregation import AggregationNetwork
