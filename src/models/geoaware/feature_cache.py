@@ -91,7 +91,7 @@ class FeatureCache:
         if missing:
             raise KeyError(f"features of '{image_id}' lack {missing}")
         tmp = path.with_suffix(".tmp")
-        torch.save({k: v.detach().to("cpu", torch.float16).contiguous() for k, v in parts.items()}, tmp)
+        torch.save({k: v.detach().to("cpu", torch.float16).clone() for k, v in parts.items()}, tmp)  # no view storage
         os.replace(tmp, path)
         return path.stat().st_size
 
