@@ -100,10 +100,12 @@ def write_inputs(run: Path, seed: int = 0) -> tuple[Path, Path]:
     return root, weights
 
 
-def run_reference(src: Path, scratch: Path, run: Path, weights: Path) -> dict:
-    out = run / "reference.pt"
-    command = [sys.executable, str(DRIVER), str(src), str(scratch / "stubs"), str(weights), str(out)]
-    subprocess.run(command, cwd=run, check=True)
+def run_reference(src: Path, scratch: Path, run: Path, weights: Path, mode: str) -> dict:
+    """The driver's results (kept in run/reference_<mode>.pt: rerunning the bench reuses them)."""
+    out = run / f"reference_{mode}.pt"
+    if not out.is_file():
+        command = [sys.executable, str(DRIVER), str(src), str(scratch / "stubs"), str(weights), str(out), mode]
+        subprocess.run(command, cwd=run, check=True)
     return torch.load(out, weights_only=False)
 
 
@@ -189,8 +191,11 @@ def main() -> None:
     args = parser.parse_args()
     src = prepare_reference(args.reference_git, args.scratch)
     run = args.scratch / "run"
-    root, weights = write_inputs(run)
-    reference = run_reference(src, args.scratch, run, weights)
+    if (run / "random_official.PTH").is_file():  # inputs of a previous run (the reference results depend on them)
+        root, weights = run / "data" / "SPair-71k", run / "random_official.PTH"
+    else:
+        root, weights = write_inputs(run)
+    reference = run_reference(src, args.scratch, run, weights, "eval")
     report: dict = {}
     for name, setting in SETTINGS.items():
         ref = reference[name]
@@ -219,7 +224,7 @@ def main() -> None:
             report[name]["flip_distances_reference"] = ref_flip
             report[name]["flip_decisions_equal"] = [o[1] < o[0] for o in ours_flip] == [r[1] < r[0] for r in ref_flip]
     ours_train = our_train_step(root, weights)
-    ref_train = reference["train"]
+    ref_train = run_reference(src, args.scratch, run, weights, "train")
     grad_diff = {
         k: float((ours_train["grads"][k] - g).abs().max() / (g.abs().max() + 1e-12))
         for k, g in ref_train["grads"].items()

@@ -1,6 +1,6 @@
 """Runs inside the scratch copy of the GeoAware-SC reference (bench/geoaware_fidelity.py starts it): its
 pck_train.eval on the fixture for several read-out settings, its flip distances and one training step.
-Usage: python geoaware_reference_driver.py <reference src> <stubs> <weights> <out.pt>   (cwd = the run folder)"""
+Usage: python geoaware_reference_driver.py <reference src> <stubs> <weights> <out.pt> eval|train   (cwd = the run folder)"""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import torch  # noqa: E402
 import utils.utils_losses as losses  # noqa: E402
 from model_utils.corr_map_model import Correlation2Displacement  # noqa: E402
 from model_utils.projection_network import AggregationNetwork, DummyAggregationNetwork  # noqa: E402
+from torch.nn.functional import pad  # noqa: E402
 from utils.utils_correspondence import get_distance_mutual_nn, load_img_and_kps  # noqa: E402
-from utils.utils_dataset import load_and_prepare_data, load_eval_data  # noqa: E402
+from utils.utils_dataset import load_eval_data, load_spair_data  # noqa: E402
 from utils.utils_geoware import SPAIR_FLIP_TRN  # noqa: E402
 
 SETTINGS = {
@@ -60,8 +61,26 @@ def network(args: Namespace, weights: str) -> torch.nn.Module:
 
 
 def main() -> None:
-    weights, out_path = sys.argv[3], sys.argv[4]
+    weights, out_path, mode = sys.argv[3], sys.argv[4], sys.argv[5]
     torch.set_num_threads(1)
+    if mode == "train":
+        torch.save(train_step(weights), out_path)
+        return
+    if mode.startswith("speed:"):  # one setting's evaluation, timed, in this process (peak RSS = this run)
+        import json
+        import resource
+        import time
+
+        args = Namespace(**BASE, **SETTINGS[mode.split(":")[1]])
+        net = network(args, weights).eval()
+        start = time.perf_counter()
+        with torch.no_grad():
+            P.eval(args, net, "out", split="test")
+        seconds = time.perf_counter() - start
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        with open(out_path, "w") as f:
+            json.dump({"seconds": seconds, "peak_rss_mb": rss}, f)
+        return
     results = {}
     for name, setting in SETTINGS.items():
         args = Namespace(**BASE, **setting)
@@ -89,7 +108,6 @@ def main() -> None:
             "log": list(P.logger.messages),
         }
         P.logger.messages.clear()
-    results["train"] = train_step(weights)
     torch.save(results, out_path)
 
 
@@ -98,7 +116,10 @@ def train_step(weights: str) -> dict:
     args = Namespace(**BASE, SOFT_EVAL=True, SOFT_EVAL_WINDOW=7, DUMMY_NET=False, ADAPT_FLIP=0)
     net = network(args, weights).train()
     corr = Correlation2Displacement(setting=1, window_size=0)
-    files, kps, _, _, thresholds = load_and_prepare_data(args)
+    # load_and_prepare_data's per-category loop, for the fixture's only training category (it stacks an empty
+    # list for a category without training pairs)
+    files, kps, thresholds, _ = load_spair_data("data/SPair-71k", size=840, category="cat", split="trn")
+    kps = pad(kps, (0, 0, 0, 30 - kps.shape[1], 0, 0), value=0)
     img1, img1_kps = load_img_and_kps(idx=0, files=files, kps=kps, edge=False)
     img2, img2_kps = load_img_and_kps(idx=1, files=files, kps=kps, edge=False)
     d1, d2, _, _ = P.get_patch_descriptors(args, net, 60, files, 0)
