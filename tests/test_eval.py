@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -85,7 +86,10 @@ def test_eval_loads_a_trained_checkpoint(train_cfg, tmp_path):
     with open_dict(cfg):
         cfg.model = TINY_MODEL
     summary = evaluate(cfg)
-    assert summary["weights"].startswith("corrlab checkpoint") and summary["metrics"]["num_pairs"] == 2
+    (record,) = summary["weights"]
+    assert record["format"].startswith("corrlab Lightning checkpoint") and record["file"] == str(checkpoint.resolve())
+    assert record["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16]
+    assert summary["metrics"]["num_pairs"] == 2
     trained = torch.load(checkpoint, weights_only=False)["state_dict"]["net.0.weight"]
     assert not torch.allclose(trained, torch.zeros_like(trained))
 

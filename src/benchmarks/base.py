@@ -32,7 +32,12 @@ class Benchmark(nn.Module):
     Metrics live in `self.groups` (group name -> ModuleDict of torchmetrics), so they are synced
     across DDP ranks.  Group "all" holds every pair; other groups (e.g. HPatches "i"/"v") prefix
     their keys with "<group>/".  Every group reports `num_pairs`; groups without pairs are left out.
+    `prediction_kind` names what `predict` asks a method for (the prediction cache keys by it) and
+    `scores_warp` says whether scoring reads the dense warp (then the cache keeps it).
     """
+
+    prediction_kind = "match"
+    scores_warp = False
 
     def __init__(self, spec: dict[str, Any], pair_names: Sequence[str], groups: Sequence[str] = ("all",)) -> None:
         super().__init__()

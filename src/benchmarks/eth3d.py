@@ -37,6 +37,8 @@ class ETH3DBenchmark(Benchmark):
     top-level keys average the rates.  `summary()` adds the per-scene values.
     """
 
+    prediction_kind = "transfer_query0"
+
     def __init__(
         self,
         pair_names: Sequence[str],

@@ -121,6 +121,10 @@ class SemanticBenchmark(Benchmark):
         groups += ["geo"] if self.geo_groups is not None else []
         super().__init__(spec, pair_names, groups)
 
+    @property
+    def prediction_kind(self) -> str:
+        return f"transfer_query{1 - self.pred_side}"
+
     def make_metrics(self) -> nn.ModuleDict:
         return nn.ModuleDict({"pck": SemanticPCK(self.alphas, strict=self.strict)})
 

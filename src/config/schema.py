@@ -98,9 +98,12 @@ class EvalConfig:
     seed: int = 0
     split: str = "test"
     ckpt_path: Optional[str] = None
-    weights: Optional[str] = None
+    weights: Any = None
     allow_random_weights: bool = False
     device: str = "auto"
+    precision: str = "32"
+    predictions: Optional[str] = None
+    save_predictions: bool = True
     num_figures: int = 4
     paths: PathsConfig = MISSING
     model: Any = MISSING

@@ -107,7 +107,8 @@ class AlignedRealPairs(PairDataset):
         return read_image_array(self.root / "ims" / a), read_image_array(self.root / "ims" / b), corres
 
     def __getitem__(self, index: int) -> dict:
-        rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
+        draw = int(torch.randint(0, 2**62, ()).item())  # crops are random per call: the id names the draw
+        rng = np.random.default_rng(draw)
         image1, image2, corres = self.load(index)
         if rng.random() < self.p_swap:
             image1, image2, corres = image2, image1, swap_corres(corres)
@@ -123,6 +124,8 @@ class AlignedRealPairs(PairDataset):
             "image1": to_tensor(crop1.round().astype(np.uint8)),
             "H_0to1": torch.full((3, 3), float("nan")),
             "name": self._name(index),
+            "image0_id": f"{self._name(index)}/draw{draw}/crop0",
+            "image1_id": f"{self._name(index)}/draw{draw}/crop1",
             "size0": size,
             "size1": size.clone(),
             "scale0": torch.ones(2),

@@ -33,6 +33,7 @@ class PairDataModule(L.LightningDataModule):
 
     name = "pairs"
     main_metric = "mma@3"  # the validation metric checkpoints follow (higher is better)
+    scoring_options: tuple[str, ...] = ()  # options that change only the scoring, not what a method sees or predicts
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ from corrlab.datamodules.eth3d_index import (
     target_grid_correspondences,
 )
 from corrlab.datamodules.image_io import read_image
-from corrlab.datamodules.pair_dataset import PairDataset
+from corrlab.datamodules.pair_dataset import PairDataset, image_id
 from corrlab.datamodules.resize import ResizePolicy
 from corrlab.geometry.scaling import to_resized
 
@@ -125,6 +125,8 @@ class ETH3DPairs(PairDataset):
             "image0": image0,
             "image1": image1,
             "name": self.name(i),
+            "image0_id": image_id(target),
+            "image1_id": image_id(source),
             "size0": size0,
             "size1": size1,
             "scale0": scale0,

@@ -18,7 +18,7 @@ from corrlab.datamodules.hpatches_layout import (
     read_homography,
 )
 from corrlab.datamodules.image_io import read_image
-from corrlab.datamodules.pair_dataset import PairDataset
+from corrlab.datamodules.pair_dataset import PairDataset, image_id
 from corrlab.datamodules.resize import ResizePolicy
 from corrlab.geometry.scaling import homography_to_resized
 
@@ -59,8 +59,8 @@ class HPatchesPairs(PairDataset):
 
     def __getitem__(self, index: int) -> dict:
         sequence, k = self.pairs[index]
-        image0 = read_image(self._existing(sequence.image_path(1)))
-        image1 = read_image(self._existing(sequence.image_path(k)))
+        path0, path1 = self._existing(sequence.image_path(1)), self._existing(sequence.image_path(k))
+        image0, image1 = read_image(path0), read_image(path1)
         H = torch.from_numpy(read_homography(sequence.homography_path(k)))
         size0, size1 = torch.tensor(image0.shape[-2:]), torch.tensor(image1.shape[-2:])
         image0, scale0 = self.resize(image0)
@@ -70,6 +70,8 @@ class HPatchesPairs(PairDataset):
             "image1": image1,
             "H_0to1": homography_to_resized(H, scale0.double(), scale1.double()).float(),
             "name": f"{sequence.name}/1-{k}",
+            "image0_id": image_id(path0, self.root),
+            "image1_id": image_id(path1, self.root),
             "size0": size0,
             "size1": size1,
             "scale0": scale0,
@@ -92,6 +94,7 @@ class HPatchesDataModule(PairDataModule):
     """
 
     name = "hpatches"
+    scoring_options = ("ransac_threshold",)
 
     def __init__(
         self,

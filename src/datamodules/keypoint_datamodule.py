@@ -29,6 +29,7 @@ class KeypointPairDataModule(PairDataModule):
     """
 
     main_metric = "pck@0.1"
+    scoring_options = ("convention", "threshold", "alphas")  # the query direction is the cache's prediction kind
     flags: Mapping[str, Sequence[int]] = {}
 
     def __init__(

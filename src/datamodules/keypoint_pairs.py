@@ -14,7 +14,7 @@ import torch
 from corrlab.datamodules.errors import UnreadableFileError
 from corrlab.datamodules.image_io import read_image
 from corrlab.datamodules.keypoint_groups import Group, flip_permutation
-from corrlab.datamodules.pair_dataset import PairDataset
+from corrlab.datamodules.pair_dataset import PairDataset, image_id
 from corrlab.datamodules.resize import ResizePolicy
 from corrlab.geometry.scaling import to_resized
 
@@ -111,6 +111,8 @@ class KeypointPairDataset(PairDataset):
     semantics (flip_pairs is None) both images are mirrored together, which keeps slot i <-> slot i.
     """
 
+    root: Path  # image ids are image paths relative to it
+
     def __init__(
         self,
         names: Sequence[str],
@@ -166,7 +168,8 @@ class KeypointPairDataset(PairDataset):
         images = [image.flip(-1) if odd else image for image, odd in zip(images, mirrored)]
         sample = {"name": pair.name, "category": pair.category, **pair.flags}
         valid = torch.from_numpy(pair.valid.copy())
-        for side, image in enumerate(images):
+        for side, (image, path, odd) in enumerate(zip(images, (pair.image0, pair.image1), mirrored)):
+            sample[f"image{side}_id"] = image_id(path, self.root, "mirrored" if odd else "")
             size = torch.tensor(image.shape[-2:])
             resized, scale = self.resize(image)
             kpts = torch.from_numpy(getattr(pair, f"kpts{side}")).double()

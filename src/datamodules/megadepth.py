@@ -47,6 +47,7 @@ class MegaDepthDataModule(PairDataModule):
 
     name = "megadepth"
     main_metric = "pose_auc@10"
+    scoring_options = ("ransac_threshold_px", "ransac_confidence")
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ from torch import Tensor
 from corrlab.datamodules.errors import UnreadableFileError
 from corrlab.datamodules.image_io import read_image
 from corrlab.datamodules.megadepth_index import resolve_depth, resolve_image
-from corrlab.datamodules.pair_dataset import PairDataset
+from corrlab.datamodules.pair_dataset import PairDataset, image_id
 from corrlab.datamodules.posed_index import PosedPair, PosedPairIndex
 from corrlab.datamodules.resize import ResizePolicy
 from corrlab.geometry.scaling import intrinsics_corner_to_centre, intrinsics_to_resized
@@ -136,6 +136,8 @@ class MegaDepthPairs(PairDataset):
             "image0": image0,
             "image1": image1,
             "name": pair.name,
+            "image0_id": image_id(str(self.index.images[i0])),
+            "image1_id": image_id(str(self.index.images[i1])),
             "size0": size0,
             "size1": size1,
             "scale0": scale0,

@@ -97,6 +97,12 @@ class SyntheticHomographyPairs(PairDataset):
         photo = Path(self.photo_names[index % len(self.photos)]).stem
         return f"{self.split}/{photo}/{index:05d}"
 
+    def _view_id(self, index: int, view: int) -> str:
+        """Both views are made for this pair only: '<pair name>/view<k>', plus the epoch when pairs change
+        every epoch (training)."""
+        epoch = "" if self.deterministic else f"/epoch{self.epoch}"
+        return f"{self._name(index)}{epoch}/view{view}"
+
     def _rng(self, index: int) -> np.random.Generator:
         if self.deterministic:
             return np.random.default_rng([self.seed, index])
@@ -125,6 +131,8 @@ class SyntheticHomographyPairs(PairDataset):
             "image1": to_tensor((view1 * 255).round().astype(np.uint8)),
             "H_0to1": torch.from_numpy(H).float(),
             "name": self._name(index),
+            "image0_id": self._view_id(index, 0),
+            "image1_id": self._view_id(index, 1),
             "size0": size,
             "size1": size.clone(),
             "scale0": torch.ones(2),

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from corrlab.benchmarks.base import Benchmark
 from corrlab.matches import Matches
+from corrlab.pipeline.provenance import weights_record
 
 
 class MatchingModule(L.LightningModule):
@@ -23,9 +24,14 @@ class MatchingModule(L.LightningModule):
     datamodule's benchmark for the val split through `match` and logs `val/<metric>` plus
     `val/score` (the datamodule's `main_metric`, higher is better) for checkpointing.  `requires_weights` says whether
     evaluating the module without loaded weights is meaningless (eval.py refuses that).
+    `weight_roles`: the roles of a module loading several official files (eval.py `weights.<role>=<path>`;
+    empty: one file).  Whatever loads weights calls `note_weights`, so `loaded_weights` says what was loaded.
+    `mixed_precision`: evaluation may run under autocast (eval.py precision=bf16-mixed|16-mixed).
     """
 
     requires_weights = True
+    weight_roles: tuple[str, ...] = ()
+    mixed_precision = False
 
     def __init__(
         self,
@@ -38,6 +44,11 @@ class MatchingModule(L.LightningModule):
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
         self.val_benchmark: Benchmark | None = None
+        self.loaded_weights: list[dict[str, str]] = []
+
+    def note_weights(self, path: str | Path, format: str, role: str | None = None) -> None:
+        """Record a loaded weight file (file, sha256 prefix, format) for summary.json."""
+        self.loaded_weights.append(weights_record(path, format, role))
 
     # --- methods subclasses implement -------------------------------------------------------
     def match(self, batch: dict) -> Matches:
@@ -48,8 +59,9 @@ class MatchingModule(L.LightningModule):
             f"{type(self).__name__} is training-free: evaluate it with eval.py instead of training it"
         )
 
-    def load_official(self, path: str | Path) -> None:
-        """Load the authors' released checkpoint (strict: missing or unexpected keys fail)."""
+    def load_official(self, path: str | Path | dict[str, Path]) -> None:
+        """Load the authors' released checkpoint (strict: missing or unexpected keys fail); a {role: path}
+        mapping for modules with `weight_roles`.  Implementations call `note_weights` for each file."""
         raise NotImplementedError(f"{type(self).__name__} has no official checkpoint format")
 
     # --- query-point transfer ---------------------------------------------------------------

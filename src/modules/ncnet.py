@@ -52,6 +52,7 @@ class NCNet(MatchingModule):
         backbone_weights = (backbone or {}).get("weights")
         if backbone_weights:
             self.net.backbone.load_imagenet(backbone_weights)
+            self.note_weights(backbone_weights, "torchvision ResNet-34 ImageNet state_dict", "model.backbone.weights")
         freeze(self.net.backbone)
         self.pretrained_backbone = bool(backbone_weights)
         self.max_side, self.multiple = max_side, self.net.stride * pool
@@ -59,6 +60,7 @@ class NCNet(MatchingModule):
 
     def load_official(self, path: str | Path) -> None:
         load_official_ncnet(self.net, path)
+        self.note_weights(path, "official NCNet checkpoint (ncn_ivd_5ep.pth)")
 
     def on_fit_start(self) -> None:
         if not self.pretrained_backbone:

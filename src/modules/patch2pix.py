@@ -65,8 +65,12 @@ class Patch2Pix(MatchingModule):
         backbone_weights = (backbone or {}).get("weights")
         if backbone_weights:
             self.net.backbone.load_imagenet(backbone_weights)
+            self.note_weights(backbone_weights, "torchvision ResNet-34 ImageNet state_dict", "model.backbone.weights")
         if ncnet_weights:
             load_ncnet_initialisation(self.net, ncnet_weights)
+            self.note_weights(
+                ncnet_weights, "NCNet backbone + consensus (ncn_ivd_5ep.pth or NCNet .ckpt)", "model.ncnet_weights"
+            )
         self.pretrained_backbone = bool(backbone_weights or ncnet_weights)
         freeze(self.net.backbone)
         freeze(self.net.consensus)
@@ -78,6 +82,7 @@ class Patch2Pix(MatchingModule):
 
     def load_official(self, path: str | Path) -> None:
         load_official_patch2pix(self.net, path)
+        self.note_weights(path, "official Patch2Pix checkpoint (patch2pix_pretrained.pth)")
 
     # --- inference ----------------------------------------------------------------------------
     @torch.no_grad()

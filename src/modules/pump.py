@@ -71,6 +71,7 @@ class PUMP(MatchingModule):
                 f"{path} looks like a Lightning checkpoint: evaluate it with ckpt_path= instead of weights="
             )
         self.net.load_state_dict(state, strict=True)
+        self.note_weights(path, "official PUMP ConvMixer state_dict (PUMP.pt)")
 
     # --- training -------------------------------------------------------------------------
     def compute_losses(self, batch: dict) -> dict[str, Tensor]:

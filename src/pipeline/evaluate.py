@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from corrlab.matches import Matches
 from corrlab.modules.base import MatchingModule
 from corrlab.pipeline.instantiate import instantiate, instantiate_collection
+from corrlab.pipeline.prediction_cache import PredictionCache, pair_key, prediction_source
+from corrlab.pipeline.provenance import weight_sources
 from corrlab.pipeline.run_files import write_config, write_json, write_jsonl
 from corrlab.tracking.correctness import match_correctness
 from corrlab.tracking.eval_logging import log_evaluation
@@ -19,6 +25,7 @@ from corrlab.tracking.figures import draw_matches, mma_curve, plot_mma_curves
 from corrlab.tracking.run_end import close_loggers
 
 log = logging.getLogger(__name__)
+PRECISIONS = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
 class MissingWeightsError(RuntimeError):
@@ -31,9 +38,9 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_weights(module: MatchingModule, cfg: DictConfig) -> str:
-    """Load ckpt_path (corrlab) or weights (official); refuse random weights unless allowed.
-    Returns a description of what was loaded."""
+def load_weights(module: MatchingModule, cfg: DictConfig) -> list[dict[str, str]] | str:
+    """Load ckpt_path (corrlab) or weights (official: one path, or {role: path}); refuse random weights
+    unless allowed.  Returns the provenance of every loaded file (the module's records), or what ran instead."""
     if cfg.ckpt_path and cfg.weights:
         raise ValueError("give either ckpt_path (a corrlab checkpoint) or weights (an official one), not both")
     if cfg.ckpt_path:
@@ -42,19 +49,60 @@ def load_weights(module: MatchingModule, cfg: DictConfig) -> str:
             raise FileNotFoundError(f"ckpt_path: no such checkpoint '{path}'")
         state = torch.load(path, map_location="cpu", weights_only=False)
         module.load_state_dict(state["state_dict"], strict=True)
-        return f"corrlab checkpoint {path}"
+        module.note_weights(path, "corrlab Lightning checkpoint (every parameter)", "ckpt_path")
     if cfg.weights:
-        path = Path(cfg.weights)
-        if not path.is_file():
-            raise FileNotFoundError(f"weights: no such file '{path}' (set weights=<path to the official checkpoint>)")
-        module.load_official(path)
-        return f"official weights {path}"
+        sources = official_sources(module, cfg.weights)
+        for role, path in sources.items():
+            if not path.is_file():
+                where = "weights" if role is None else f"weights.{role}"
+                raise FileNotFoundError(
+                    f"{where}: no such file '{path}' (set {where}=<path to the official checkpoint>)"
+                )
+        noted = len(module.loaded_weights)
+        module.load_official(sources[None] if None in sources else sources)
+        if len(module.loaded_weights) == noted:  # the module did not say what it loaded
+            for role, path in sources.items():
+                module.note_weights(path, f"official ({type(module).__name__}.load_official)", role)
+    if module.loaded_weights:
+        return module.loaded_weights
     if module.requires_weights and not cfg.allow_random_weights:
         raise MissingWeightsError(
             f"{type(module).__name__} has learned weights but none were given: set ckpt_path=<corrlab .ckpt> or "
             "weights=<official checkpoint> (or allow_random_weights=true to evaluate an untrained model on purpose)"
         )
     return "none (training-free model)" if not module.requires_weights else "random initialisation (allowed)"
+
+
+def official_sources(module: MatchingModule, weights: object) -> dict[str | None, Path]:
+    """`weights=` as {None: path} (one file) or {role: path} for a module with `weight_roles`."""
+    roles = module.weight_roles
+    if isinstance(weights, (str, Path)):
+        if roles:
+            raise ValueError(
+                f"{type(module).__name__} loads one file per role: give weights.<role>=<path> for {', '.join(roles)}"
+            )
+        return {None: Path(weights)}
+    sources = {role: Path(path) for role, path in weight_sources(weights).items()}
+    if not roles:
+        raise ValueError(f"{type(module).__name__} loads one official file: give weights=<path>, not a mapping")
+    unknown = sorted(set(sources) - set(roles))
+    if unknown:
+        raise ValueError(f"weights: unknown role(s) {unknown} for {type(module).__name__}; valid: {', '.join(roles)}")
+    return sources
+
+
+def draw_first_pair(batch: dict, matches: Matches, folder: Path, index: int) -> Path:
+    """The match figure of the first pair of a batch (correct matches coloured where the GT allows)."""
+    pair = matches.pair(0)
+    return draw_matches(
+        batch["image0"][0],
+        batch["image1"][0],
+        pair.kpts0,
+        pair.kpts1,
+        folder / f"{index:03d}_{batch['name'][0].replace('/', '_')}.png",
+        correct=match_correctness(batch, 0, pair),
+        title=batch["name"][0],
+    )
 
 
 def progress_bar() -> Progress:
@@ -68,57 +116,110 @@ def progress_bar() -> Progress:
     )
 
 
-def evaluate(cfg: DictConfig) -> dict:
-    """Run the benchmark of `cfg.data` on `cfg.split` with `cfg.model`; return the summary."""
-    output_dir = Path(cfg.paths.output_dir)
-    write_config(output_dir / "config.yaml", cfg)
-    torch.manual_seed(cfg.seed)
-    datamodule = instantiate(cfg.data)
+def build_module(cfg: DictConfig, device: torch.device) -> tuple[MatchingModule, list[dict[str, str]] | str]:
+    """The method with its weights loaded, in eval mode on `device`."""
     module = instantiate(cfg.model)
     loaded = load_weights(module, cfg)
-    device = resolve_device(cfg.device)
-    module.eval().to(device)
+    return module.eval().to(device), loaded
 
+
+def autocast(module: MatchingModule, precision: str, device: torch.device):
+    """The autocast context of `precision` (32: none); refused for methods that do not allow mixed precision."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
+    if PRECISIONS[precision] is None:
+        return nullcontext()
+    if not module.mixed_precision:
+        raise ValueError(f"{type(module).__name__} does not allow mixed precision: evaluate it with precision=32")
+    return torch.autocast(device.type, dtype=PRECISIONS[precision])
+
+
+def open_cache(cfg: DictConfig, datamodule: Any) -> PredictionCache | None:
+    """`predictions=` (refused when stale), else the run's own <run dir>/predictions.h5 (made afresh), else none."""
+    source = prediction_source(cfg, tuple(getattr(datamodule, "scoring_options", ())))
+    if cfg.predictions:
+        return PredictionCache(cfg.predictions, source)
+    if not cfg.save_predictions:
+        return None
+    path = Path(cfg.paths.output_dir) / "predictions.h5"
+    path.unlink(missing_ok=True)
+    return PredictionCache(path, source)
+
+
+def predict_and_score(cfg: DictConfig, datamodule: Any, benchmark: Any, cache: PredictionCache | None) -> dict:
+    """Score every pair of the split, predictions read from `cache` where it has them, else from the method
+    (built only then, and written to the cache).  Returns records, figures, provenance and counts."""
+    kind, device = benchmark.prediction_kind, resolve_device(cfg.device)
+    module, loaded = None, None
+    if cache is None or not cache.has(kind, datamodule.pair_names(cfg.split)):
+        module, loaded = build_module(cfg, device)
+        if cache is not None:
+            cache.file.attrs["provenance"] = json.dumps(loaded)
+    else:
+        loaded = json.loads(cache.file.attrs.get("provenance", '"unknown (not recorded in the cache)"'))
     loader = {"val": datamodule.val_dataloader, "test": datamodule.test_dataloader}[cfg.split]()
-    benchmark = datamodule.make_benchmark(cfg.split)
-    figure_dir = output_dir / "figures"
-    figures: dict[str, list[Path]] = {"matches": []}
-    records = []
-    start = time.perf_counter()
+    out = {"records": [], "figures": {"matches": []}, "weights": loaded, "predicted": 0, "from_cache": 0}
+    records, start = out["records"], time.perf_counter()
     with progress_bar() as progress, torch.inference_mode():
         task = progress.add_task(f"{datamodule.name}/{cfg.split}", total=len(loader), rate=0.0)
         for batch in loader:
             batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
-            matches = benchmark.predict(module, batch)
-            records += benchmark.update(batch, matches)
+            if cache is not None and cache.has(kind, batch["name"]):
+                matches = cache.read(kind, batch)
+                out["from_cache"] += len(batch["name"])
+            else:
+                with autocast(module, str(cfg.precision), device):
+                    matches = benchmark.predict(module, batch)
+                out["predicted"] += len(batch["name"])
+                if cache is not None:
+                    cache.write(kind, batch, matches, keep_warp=benchmark.scores_warp)
+            new = benchmark.update(batch, matches)
+            for record in new if cache is not None else ():
+                record["prediction"] = pair_key(kind, record["name"])
+            records += new
             if len(records) <= cfg.num_figures:
-                pair = matches.pair(0)
-                figures["matches"].append(
-                    draw_matches(
-                        batch["image0"][0],
-                        batch["image1"][0],
-                        pair.kpts0,
-                        pair.kpts1,
-                        figure_dir / f"{len(records) - 1:03d}_{batch['name'][0].replace('/', '_')}.png",
-                        correct=match_correctness(batch, 0, pair),
-                        title=batch["name"][0],
-                    )
+                out["figures"]["matches"].append(
+                    draw_first_pair(batch, matches, Path(cfg.paths.output_dir) / "figures", len(records) - 1)
                 )
-            elapsed = time.perf_counter() - start
-            progress.update(task, advance=1, rate=len(records) / max(elapsed, 1e-9))
+            progress.update(task, advance=1, rate=len(records) / max(time.perf_counter() - start, 1e-9))
+    return out
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """Run the benchmark of `cfg.data` on `cfg.split` with `cfg.model`; return the summary.  Predictions
+    come from the cache `cfg.predictions` where it has them (the model is then not even built)."""
+    output_dir = Path(cfg.paths.output_dir)
+    write_config(output_dir / "config.yaml", cfg)
+    torch.manual_seed(cfg.seed)
+    datamodule = instantiate(cfg.data)
+    benchmark = datamodule.make_benchmark(cfg.split)
+    start = time.perf_counter()
+    with ExitStack() as stack:
+        cache = open_cache(cfg, datamodule)
+        if cache is not None:
+            stack.enter_context(cache)
+        run = predict_and_score(cfg, datamodule, benchmark, cache)
+    records, figures = run["records"], run["figures"]
+    predictions = None
+    if cache is not None:
+        predictions = {"file": str(cache.path), "fingerprint": cache.fingerprint, "kind": benchmark.prediction_kind}
+        predictions.update(predicted=run["predicted"], from_cache=run["from_cache"])
 
     summary = benchmark.summary()
     summary.update(
         model=OmegaConf.to_container(cfg.model, resolve=True),
         data=OmegaConf.to_container(cfg.data, resolve=True),
-        weights=loaded,
+        weights=run["weights"],
+        predictions=predictions,
+        precision=str(cfg.precision),
         split=cfg.split,
         seconds=round(time.perf_counter() - start, 3),
     )
     write_json(output_dir / "summary.json", summary)
     write_jsonl(output_dir / "per_pair.jsonl", records)
     curves = {group: mma_curve(summary["metrics"], prefix) for group, prefix in (("all", ""), ("i", "i/"), ("v", "v/"))}
-    curves = {f"{type(module).__name__} ({group})": c for group, c in curves.items() if c}
+    method = cfg.model._target_.rsplit(".", 1)[-1]
+    curves = {f"{method} ({group})": c for group, c in curves.items() if c}
     if curves:
         figures["mma"] = [plot_mma_curves(curves, output_dir / "mma.png", title=f"MMA on {datamodule.name}")]
     loggers = instantiate_collection(cfg.get("logger"))

@@ -11,14 +11,14 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe values: inf and nan become strings 'inf' / 'nan'."""
+def _clean(value: Any, non_finite: Any = "str") -> Any:
+    """JSON-safe values: inf and nan become strings 'inf' / 'nan' (or `non_finite`, e.g. None -> null)."""
     if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+        return str(value) if non_finite == "str" else non_finite
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: _clean(v, non_finite) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [_clean(v, non_finite) for v in value]
     return value
 
 
@@ -30,11 +30,12 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict]) -> Path:
+    """One JSON object per line; NaN and inf are written as null (standard JSON, read by any tool)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:
         for record in records:
-            handle.write(json.dumps(_clean(record)) + "\n")
+            handle.write(json.dumps(_clean(record, None), allow_nan=False) + "\n")
     return path
 
 
