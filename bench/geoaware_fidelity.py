@@ -111,7 +111,7 @@ def run_reference(src: Path, scratch: Path, run: Path, weights: Path, mode: str)
 
 def our_module(root: Path, weights: Path, setting: dict, train: bool = False) -> GeoAwareSC:
     losses = {"gaussian_augment": 0.0}
-    features = ReferenceFeatureCache(str(root / "features"))
+    features = ReferenceFeatureCache(str(root))
     module = GeoAwareSC(features, feat_map_dropout=0.0, losses=losses, **setting)
     if setting["post_processor"] == "aggregation":
         module.load_official(weights)
@@ -151,7 +151,7 @@ def our_flip_distances(root: Path, weights: Path, setting: dict) -> list[tuple[f
 
 def our_pck(root: Path, weights: Path, setting: dict, run: Path) -> dict:
     overrides = ["model=geoaware", "data=spair", f"data.root={root}", "model/features=reference_cache"]
-    overrides += [f"model.features.root={root / 'features'}", "num_figures=0", "model.feat_map_dropout=0.0"]
+    overrides += [f"model.features.root={root}", "num_figures=0", "model.feat_map_dropout=0.0"]
     overrides += [f"model.{k}={v}" for k, v in setting.items()]
     if setting["post_processor"] == "aggregation":
         overrides.append(f"weights={weights}")

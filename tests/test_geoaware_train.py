@@ -26,10 +26,6 @@ FAST = [
 ]
 
 
-def image_ids_of(root: Path, pattern: str) -> list[str]:
-    return sorted(p.stem for p in root.glob(pattern))
-
-
 def run(tmp_path: Path, overrides: list[str]) -> dict:
     cfg = compose_config("train", [*overrides, *FAST], tmp_path / "run")
     return train(cfg)

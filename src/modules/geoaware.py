@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import torch
@@ -28,29 +28,18 @@ from corrlab.modules.base import MatchingModule
 
 POST_PROCESSORS = ("aggregation", "dummy")
 FLIP_DISTANCES = ("mutual_nn", "mask")
-MIRRORED = "/mirrored"
 
 
-def image_id(batch: dict, side: int, b: int) -> str:
-    """The feature-cache id of image `side` of pair b: batch['image<side>_id'], else from the pair name:
-    SPair '<id>-<src>-<trg>:<category>' -> '<category>/<image>'; AP-10K / PF-Pascal '<src>-<trg>:<category>'
-    -> '<image>'."""
+def image_key(batch: dict, side: int, b: int) -> tuple[str, bool]:
+    """(feature key, mirrored) of image `side` of pair b from batch['image<side>_id'] (the path under the dataset
+    root, '#mirrored' when the batch shows it flipped): the key is that path without its extension."""
     key = f"image{side}_id"
-    if key in batch:
-        return str(batch[key][b])
-    name = str(batch["name"][b]).removesuffix(MIRRORED)
-    stem, _, category = name.partition(":")
-    parts = stem.split("-")
-    if len(parts) == 3 and category:
-        return f"{category}/{parts[1 + side]}"
-    if len(parts) == 2 and category:
-        return parts[side]
-    raise KeyError(f"GeoAware-SC reads features per image: the batch has no '{key}' (pair '{name}')")
-
-
-def is_mirrored(batch: dict, b: int) -> bool:
-    """PF-Pascal training rows with the flip flag: both images are mirrored (their `_flip` features apply)."""
-    return str(batch["name"][b]).endswith(MIRRORED)
+    if key not in batch:
+        raise KeyError(f"GeoAware-SC reads features per image: the batch has no '{key}' (pair '{batch['name'][b]}')")
+    path, _, variant = str(batch[key][b]).partition("#")
+    if variant not in ("", "mirrored"):
+        raise ValueError(f"image id '{batch[key][b]}': GeoAware-SC has features for the image and its mirror only")
+    return str(PurePosixPath(path).with_suffix("")), variant == "mirrored"
 
 
 class GeoAwareSC(MatchingModule):
@@ -133,7 +122,7 @@ class GeoAwareSC(MatchingModule):
     def descriptors(self, batch: dict, side: int, b: int, flip: bool = False) -> Tensor:
         """Descriptors of one image (mirrored when `flip`), kept per image id while evaluating: an image shared
         by several pairs is described once."""
-        key = (image_id(batch, side, b), flip != is_mirrored(batch, b))  # the image as stored
+        key = self.stored_view(batch, side, b, flip)
         if self.training or not self.descriptor_cache:
             return self.describe(self.read_features(batch, side, b, key, flip))
         if key not in self._descriptors:
@@ -141,6 +130,12 @@ class GeoAwareSC(MatchingModule):
             while len(self._descriptors) > self.descriptor_cache:
                 self._descriptors.popitem(last=False)
         return self._descriptors[key]
+
+    @staticmethod
+    def stored_view(batch: dict, side: int, b: int, flip: bool) -> tuple[str, bool]:
+        """(feature key, whether the stored mirror is meant) of image `side`, mirrored once more if `flip`."""
+        stored, mirrored = image_key(batch, side, b)
+        return stored, flip != mirrored
 
     def read_features(self, batch: dict, side: int, b: int, key: tuple[str, bool], flip: bool) -> Tensor:
         """Backbones compute from the batch image (mirrored if `flip`); caches read the stored image `key`."""
@@ -162,21 +157,23 @@ class GeoAwareSC(MatchingModule):
     def flip_distance_of(self, batch: dict, b: int, desc0: Tensor, desc1: Tensor, flip: bool) -> Tensor:
         if self.flip_distance == "mutual_nn":
             return mutual_nn_distance(desc0, desc1)
-        masks = [self.instance_mask(image_id(batch, side, b), flip and side == 0) for side in (0, 1)]
+        masks = [self.instance_mask(*self.stored_view(batch, side, b, flip and side == 0)) for side in (0, 1)]
         return masked_distance(desc0, desc1, masks[0], masks[1], self.grid)
 
-    def instance_mask(self, image: str, flip: bool) -> Tensor:
-        """The SAM mask of the letterboxed image, <mask_dir>/<id>_mask[_flip].png, as 0/1 (gray > 127)."""
+    def instance_mask(self, key: str, flip: bool) -> Tensor:
+        """The SAM mask of the letterboxed image as 0/1 (gray > 127), where the reference's preprocess_mask_sam.py
+        puts it: <mask_dir>/<key with JPEGImages -> features>_mask[_flip].png (mask_dir = the dataset root)."""
         from corrlab.datamodules.image_io import read_image
+        from corrlab.models.geoaware.feature_cache import reference_stem
 
-        path = self.mask_dir / f"{image}_mask{'_flip' if flip else ''}.png"
+        path = self.mask_dir / f"{reference_stem(key)}_mask{'_flip' if flip else ''}.png"
         if not path.is_file():
             raise FileNotFoundError(f"model.mask_dir: no instance mask {path}")
         return (read_image(path).mean(0) * 255 > 127).float().to(self.device)
 
     def use_flip(self, batch: dict, b: int) -> bool:
         """The flip test of pair b: is the mirrored source closer to the target (kept per image-id pair)?"""
-        key = (image_id(batch, 0, b), image_id(batch, 1, b))
+        key = (self.stored_view(batch, 0, b, False), self.stored_view(batch, 1, b, False))
         if key not in self._flip_decisions or self.training:
             desc1 = self.descriptors(batch, 1, b)
             original = self.flip_distance_of(batch, b, self.descriptors(batch, 0, b), desc1, False)

@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import hydra
 import torch
@@ -16,8 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from corrlab.config.schema import CONFIG_DIR, register_configs
 from corrlab.datamodules.image_io import read_image
+from corrlab.datamodules.pair_dataset import image_id
 from corrlab.models.geoaware.feature_cache import GROUPS, MANIFEST, FeatureCache, cache_file
-from corrlab.modules.geoaware import image_id
 from corrlab.pipeline.instantiate import instantiate
 
 log = logging.getLogger(__name__)
@@ -25,14 +25,15 @@ SOURCES = ("backbones", "reference_cache")
 
 
 def dataset_images(datamodule, splits: list[str]) -> Iterator[tuple[str, Path]]:
-    """(cache id, image path) of every image the splits' pairs use, each once."""
+    """(feature key, image path) of every image the splits' pairs use, each once; the key is the batches'
+    image id (path under the dataset root) without its extension."""
     seen: set[str] = set()
     for split in splits:
         dataset = datamodule.dataset(split)
-        for index, name in enumerate(dataset.pair_names()):
+        for index in range(len(dataset)):
             pair = dataset.load(index)
-            for side, path in enumerate((pair.image0, pair.image1)):
-                key = image_id({"name": [name]}, side, 0)
+            for path in (pair.image0, pair.image1):
+                key = str(PurePosixPath(image_id(path, dataset.root)).with_suffix(""))
                 if key not in seen:
                     seen.add(key)
                     yield key, path
@@ -64,18 +65,23 @@ def extraction_settings(cfg: DictConfig) -> dict:
 
 
 class ReferenceConversion:
-    """Parts of one image from the reference's cache (<root>/<id>_sd.pt, _dino.pt and _flip), s4/s5 native."""
+    """Parts of one image from the reference's cache (<root>/features/.../<img>_sd.pt, _dino.pt, _flip), s4/s5
+    at their native resolution."""
 
     def __init__(self, root: str) -> None:
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise FileNotFoundError(f"features.reference_root: no folder {self.root} (the reference's features/)")
+        from corrlab.models.geoaware.feature_cache import ReferenceFeatureCache
+
+        try:
+            self.reference = ReferenceFeatureCache(root)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"features.reference_root: {error}") from error
 
     def __call__(self, key: str, path: Path) -> dict[str, torch.Tensor]:
         parts = {}
         for suffix in ("", "_flip"):
-            sd = torch.load(self.root / f"{key}_sd{suffix}.pt", map_location="cpu", weights_only=True)
-            dino = torch.load(self.root / f"{key}_dino{suffix}.pt", map_location="cpu", weights_only=True)
+            sd_path, dino_path = self.reference.files(key, bool(suffix))
+            sd = torch.load(sd_path, map_location="cpu", weights_only=True)
+            dino = torch.load(dino_path, map_location="cpu", weights_only=True)
             parts.update({f"{g}{suffix}": sd[g][0] for g in GROUPS[:3]}, **{f"dino{suffix}": dino[0]})
         return parts
 

@@ -31,5 +31,7 @@ def write_feature_cache(root: Path, image_ids: Iterable[str], grid: int = 12, se
     return settings
 
 
-SPAIR_FIXTURE_IMAGES = ("cat/2010_000001", "cat/2010_000002", "car/2010_000003", "car/2010_000004")
+SPAIR_FIXTURE_IMAGES = tuple(
+    f"JPEGImages/{c}/2010_00000{i}" for c, i in (("cat", 1), ("cat", 2), ("car", 3), ("car", 4))
+)
 TINY = ["model.grid=12", "model.image_size=168"]

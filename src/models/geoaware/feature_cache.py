@@ -31,8 +31,14 @@ def assemble(parts: Mapping[str, Tensor], grid: int = 60) -> Tensor:
     return torch.cat(maps, dim=0)
 
 
+def reference_stem(key: str) -> str:
+    """The reference's name of an image's feature files: its path with JPEGImages -> features (pck_train.py)."""
+    return key.replace("JPEGImages", "features")
+
+
 def cache_file(root: Path, image_id: str) -> Path:
-    """Where an image's features live: <root>/<image_id>.pt (the id may hold '/', e.g. 'cat/2008_000123')."""
+    """Where an image's features live: <root>/<key>.pt, key = the image path under the dataset root without its
+    extension (e.g. 'JPEGImages/cat/2008_000123')."""
     if image_id.startswith("/") or ".." in Path(image_id).parts:
         raise ValueError(f"image id '{image_id}' must be a relative path without '..'")
     return root / f"{image_id}.pt"
@@ -97,20 +103,26 @@ class FeatureCache:
 
 
 class ReferenceFeatureCache:
-    """`model/features=reference_cache`: the GeoAware-SC layout written by its preprocess_map.py,
-    <root>/<category>/<image>_sd.pt (dict s3, s4, s5, ...) and <image>_dino.pt, with `_flip` variants."""
+    """`model/features=reference_cache`: the GeoAware-SC layout written by its preprocess_map.py beside the
+    images, <root>/features/<category>/<image>_sd.pt (dict s3, s4, s5) and <image>_dino.pt, with `_flip`
+    variants; root = the dataset root (JPEGImages/ -> features/)."""
 
     def __init__(self, root: str, grid: int = 60) -> None:
         self.root = Path(root)
         self.grid = grid
         if not self.root.is_dir():
             raise FileNotFoundError(
-                f"model.features.root: no folder {self.root} (the GeoAware-SC features/ folder of preprocess_map.py)"
+                f"model.features.root: no folder {self.root} (the dataset root whose features/ folder the "
+                "reference's preprocess_map.py wrote)"
             )
 
-    def __call__(self, image_id: str, image: Tensor | None = None, flip: bool = False) -> Tensor:
+    def files(self, image_id: str, flip: bool) -> tuple[Path, Path]:
         suffix = "_flip" if flip else ""
-        sd_path, dino_path = (self.root / f"{image_id}_{kind}{suffix}.pt" for kind in ("sd", "dino"))
+        stem = reference_stem(image_id)
+        return self.root / f"{stem}_sd{suffix}.pt", self.root / f"{stem}_dino{suffix}.pt"
+
+    def __call__(self, image_id: str, image: Tensor | None = None, flip: bool = False) -> Tensor:
+        sd_path, dino_path = self.files(image_id, flip)
         for path in (sd_path, dino_path):
             if not path.is_file():
                 raise FileNotFoundError(f"reference feature cache: no {path} for image '{image_id}'")
