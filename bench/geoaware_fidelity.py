@@ -133,19 +133,21 @@ def our_predictions(root: Path, weights: Path, setting: dict) -> dict[str, torch
     return out
 
 
-def our_flip_distances(root: Path, weights: Path, setting: dict) -> list[tuple[float, float]]:
+def our_flip_distances(root: Path, weights: Path, setting: dict) -> dict[tuple[str, str], tuple[float, float]]:
+    """(original, mirrored-source) mutual-NN distances per (category, source image)."""
     from corrlab.models.geoaware.readout import mutual_nn_distance
 
     module = our_module(root, weights, setting)
     data = SPairDataModule(str(root))
     data.setup("test")
-    out = []
+    out = {}
     with torch.no_grad():
         for batch in data.test_dataloader():
             d1 = module.descriptors(batch, 1, 0)
             original = mutual_nn_distance(module.descriptors(batch, 0, 0), d1)
             flipped = mutual_nn_distance(module.descriptors(batch, 0, 0, flip=True), d1)
-            out.append((float(original), float(flipped)))
+            stem, _, category = batch["name"][0].partition(":")
+            out[(category, stem.split("-")[1])] = (float(original), float(flipped))
     return out
 
 
@@ -166,9 +168,8 @@ def our_train_step(root: Path, weights: Path) -> dict:
     batch = next(iter(data.train_dataloader()))
     loss = module.compute_losses(batch)["total"]
     loss.backward()
-    grads = {f"net.{k}" if not k.startswith("loss.") else k: p.grad for k, p in module.named_parameters()}
-    grads = {k.removeprefix("net."): g for k, g in grads.items() if g is not None}
-    return {"loss": float(loss), "grads": grads}
+    grads = {k.removeprefix("net."): p.grad for k, p in module.named_parameters() if p.grad is not None}
+    return {"loss": float(loss.detach()), "grads": grads}
 
 
 def reference_pck(log: list[str]) -> dict[str, float]:
@@ -204,25 +205,37 @@ def main() -> None:
         for src_fn, trg_fn, pred in ref["pairs"]:
             category, source, target = Path(src_fn).parent.name, Path(src_fn).stem, Path(trg_fn).stem
             ref_pairs[(category, source, target)] = pred
-        diffs = []
+        diffs, per_keypoint = [], {}
         for pair_name, (ids, pred) in ours.items():
             stem, _, category = pair_name.partition(":")
             _, source, target = stem.split("-")
             ref_pred = ref_pairs[(category, source, target)][ids]
             diffs.append(float((ref_pred - pred).abs().max()))
+            per_keypoint[pair_name] = dict(zip(ids.tolist(), (ref_pred - pred).abs().amax(-1).tolist()))
         metrics = our_pck(root, weights, setting, run)
         ref_metrics = reference_pck(ref["log"])
         report[name] = {
             "max_abs_keypoint_difference_px": max(diffs),
+            "abs_difference_per_keypoint_id_px": per_keypoint,
             "pck_ours": {k: metrics[k] for k in ref_metrics},
             "pck_reference": ref_metrics,
         }
         if setting["adapt_flip"]:
             ours_flip = our_flip_distances(root, weights, setting)
-            ref_flip = [(f["original"], f["flipped"]) for f in ref["flips"]]
-            report[name]["flip_distances_ours"] = ours_flip
-            report[name]["flip_distances_reference"] = ref_flip
-            report[name]["flip_decisions_equal"] = [o[1] < o[0] for o in ours_flip] == [r[1] < r[0] for r in ref_flip]
+            ref_flip = {(Path(f["pair"][0]).parent.name, Path(f["pair"][0]).stem): f for f in ref["flips"]}
+            rows = []
+            for pair, (original, flipped) in sorted(ours_flip.items()):
+                theirs = ref_flip[pair]
+                rows.append(
+                    {
+                        "pair": "/".join(pair),
+                        "distances_ours": [original, flipped],
+                        "distances_reference": [theirs["original"], theirs["flipped"]],
+                        "flip_ours": flipped < original,
+                        "flip_reference": theirs["flipped"] < theirs["original"],
+                    }
+                )
+            report[name]["flip_test"] = rows
     ours_train = our_train_step(root, weights)
     ref_train = run_reference(src, args.scratch, run, weights, "train")
     grad_diff = {
