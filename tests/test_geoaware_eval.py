@@ -40,6 +40,7 @@ def test_eval_supervised_from_the_cache_with_official_weights(spair_with_cache, 
     assert len((tmp_path / "run" / "per_pair.jsonl").read_text().splitlines()) == 2
 
 
+@pytest.mark.slow
 def test_eval_zero_shot_with_the_flip_test(spair_with_cache, tmp_path):
     root, cache = spair_with_cache
     overrides = ["model=geoaware_zero_shot", "data=spair", f"data.root={root}", f"model.features.root={cache}", *TINY]

@@ -32,6 +32,7 @@ def test_aggregation_network_has_the_reference_size_and_keys():
     assert net.bottleneck_layers[0][0].conv2.weight.shape == (192, 192, 3, 3)
 
 
+@pytest.mark.slow
 def test_load_official_is_strict(tmp_path):
     source = AggregationNetwork()
     with torch.no_grad():
@@ -160,3 +161,22 @@ def test_flip_tables_and_visibility_rule():
     kpts = torch.tensor([[10.0, 1.0], [30.0, 2.0], [50.0, 3.0]])
     flipped = flip_queries(kpts, 840, np.array([1, 0, 2]))
     assert flipped.tolist() == [[810.0, 2.0], [830.0, 1.0], [790.0, 3.0]]
+
+
+def test_masked_flip_distance_equals_the_reference_loop():
+    from corrlab.models.geoaware.readout import masked_distance
+
+    torch.manual_seed(0)
+    grid, res = 4, 6
+    desc0, desc1 = F.normalize(torch.randn(grid * grid, 5), dim=1), F.normalize(torch.randn(grid * grid, 5), dim=1)
+    mask0, mask1 = (torch.rand(12, 12) > 0.4).float(), (torch.rand(12, 12) > 0.4).float()
+    # the reference's get_distance, written out: nearest-resized masks, bilinear maps, zeros -> -1e5, loop
+    m0 = F.interpolate(mask0[None, None], size=(res, res), mode="nearest")[0, 0]
+    m1 = F.interpolate(mask1[None, None], size=(res, res), mode="nearest")[0, 0]
+    up0 = F.interpolate(desc0.T.reshape(1, -1, grid, grid), size=(res, res), mode="bilinear")[0] * m0
+    up1 = F.interpolate(desc1.T.reshape(1, -1, grid, grid), size=(res, res), mode="bilinear")[0] * m1
+    up0[up0 == 0], up1[up1 == 0] = -100000, -100000
+    src, trg = up0.reshape(5, -1).T, up1.reshape(5, -1).T
+    values = [torch.linalg.norm(trg - src[i], dim=1).min() for i in range(res * res) if m0.reshape(-1)[i] == 1]
+    expected = torch.stack(values).mean()
+    torch.testing.assert_close(masked_distance(desc0, desc1, mask0, mask1, grid, resolution=res), expected)

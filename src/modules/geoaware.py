@@ -43,8 +43,8 @@ def image_key(batch: dict, side: int, b: int) -> tuple[str, bool]:
 
 
 class GeoAwareSC(MatchingModule):
-    """features: a callable (image_id, image, flip) -> (3968, 60, 60) (model/features=cache|reference_cache|
-    backbones).  post_processor: aggregation (supervised) | dummy (zero-shot).  soft_eval: window soft-argmax
+    """features: a callable (key, image, flip) -> (3968, g, g) (model/features=cache|reference_cache).
+    post_processor: aggregation (supervised) | dummy (zero-shot).  soft_eval: window soft-argmax
     (window w: (2w+1)^2 patches; 0 = full soft-argmax) instead of nearest neighbour.  adapt_flip: also transfer
     from the mirrored source and keep it when its flip distance (mutual_nn, or mask with `mask_dir`) is lower.
     """
