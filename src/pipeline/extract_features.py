@@ -41,8 +41,8 @@ def dataset_images(datamodule, splits: list[str]) -> Iterator[tuple[str, Path]]:
 
 def require_weights(features: DictConfig) -> None:
     """source=backbones: both weight files are set and exist (named by their config keys)."""
-    from corrlab.models.geoaware.backbones import SD_HELP
     from corrlab.models.geoaware.dinov2 import WEIGHTS_HELP
+    from corrlab.models.geoaware.sd_features import SD_HELP
 
     for key, help_text in (("dino_weights", WEIGHTS_HELP), ("sd_weights", SD_HELP)):
         value = features.get(key)
@@ -90,13 +90,14 @@ class BackboneExtraction:
     """Parts of one image computed by the backbones (the image and its mirror)."""
 
     def __init__(self, dino_weights: str | None, sd_weights: str | None, device: str) -> None:
-        from corrlab.models.geoaware.backbones import DinoFeatures, SDDecoderFeatures
+        from corrlab.models.geoaware.backbones import DinoFeatures
+        from corrlab.models.geoaware.sd_features import SDDecoderFeatures
 
         self.device = torch.device(
             "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
         )
         self.dino = DinoFeatures(dino_weights).to(self.device)
-        self.sd = SDDecoderFeatures(sd_weights)
+        self.sd = SDDecoderFeatures(sd_weights).to(self.device)
 
     def __call__(self, key: str, path: Path) -> dict[str, torch.Tensor]:
         image = read_image(path).to(self.device)

@@ -1,35 +1,13 @@
-"""`model/features=backbones`: GeoAware-SC input features computed from the images (DINOv2 ViT-B/14 here;
-the Stable Diffusion v1-5 decoder features are not implemented yet, see docs/geoaware.md)."""
+"""GeoAware-SC's DINOv2 ViT-B/14 input features computed from the images (the Stable Diffusion v1-5 half is
+`sd_features.SDDecoderFeatures`)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from corrlab.models.geoaware.dinov2 import DinoV2
 from corrlab.models.geoaware.letterbox import Letterbox
-
-SD_HELP = (
-    "model.features.sd_weights / features.sd_weights: Stable Diffusion v1-5 (a diffusers folder or "
-    "v1-5-pruned-emaonly.ckpt from huggingface.co/stable-diffusion-v1-5/stable-diffusion-v1-5)"
-)
-
-
-class SDDecoderFeatures(nn.Module):
-    """Placeholder that fails clearly: the ODISE-style SD v1-5 extractor (960 letterbox, empty caption, t=50,
-    decoder inputs of output blocks 5/8/2 as s3/s4/s5, FreeU in place) is not written yet."""
-
-    def __init__(self, weights: str | None) -> None:
-        super().__init__()
-        if not weights or not Path(weights).exists():
-            raise FileNotFoundError(f"no SD weights at '{weights}': set {SD_HELP}")
-        raise NotImplementedError(
-            "SD v1-5 feature extraction is not implemented in corrlab yet: extract with the reference's "
-            "preprocess_map.py and convert with `corrlab-extract-features features.source=reference_cache "
-            "features.reference_root=<its features/ folder>` (docs/geoaware.md)"
-        )
 
 
 class DinoFeatures(nn.Module):

@@ -1,0 +1,103 @@
+"""SD v1-5 decoder features (ODISE's extractor through diffusers) on a tiny random SD folder: shapes and
+strides, the kept blocks and the in-place FreeU against diffusers' own UNet forward, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from corrlab.models.geoaware.letterbox import Letterbox
+from tests.helpers.tiny_sd import write_tiny_sd
+
+pytest.importorskip("diffusers")
+pytestmark = pytest.mark.slow  # diffusers + transformers import and the tiny models take a few seconds
+
+
+@pytest.fixture(scope="module")
+def tiny_sd(tmp_path_factory):
+    return write_tiny_sd(tmp_path_factory.mktemp("sd") / "stable-diffusion-v1-5")
+
+
+def odise_fourier(x, scale):
+    """ODISE's Fourier_filter(threshold=1): scale the 2 x 2 centre of the shifted spectrum."""
+    freq = torch.fft.fftshift(torch.fft.fftn(x, dim=(-2, -1)), dim=(-2, -1))
+    mask = torch.ones_like(x)
+    ch, cw = x.shape[-2] // 2, x.shape[-1] // 2
+    mask[..., ch - 1 : ch + 1, cw - 1 : cw + 1] = scale
+    return torch.fft.ifftn(torch.fft.ifftshift(freq * mask, dim=(-2, -1)), dim=(-2, -1)).real
+
+
+def reference_features(folder, image, size, freeu):
+    """The same features from diffusers' UNet forward: pre-hooks on the up-block resnets split their input into
+    (h, skip), apply ODISE's FreeU and keep h of output blocks 2, 5, 8 (= up block j, resnet i: 3j + i)."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    unet, vae = UNet2DConditionModel.from_pretrained(folder / "unet"), AutoencoderKL.from_pretrained(folder / "vae")
+    text, tok = (
+        CLIPTextModel.from_pretrained(folder / "text_encoder"),
+        CLIPTokenizer.from_pretrained(folder / "tokenizer"),
+    )
+    widths = list(reversed(unet.config.block_out_channels))
+    kept = {}
+
+    def hook(j, i):
+        def pre(module, args):
+            x, rest = args[0], args[1:]
+            c = widths[j] if i > 0 else widths[max(j - 1, 0)]
+            h, skip = x[:, :c].clone(), x[:, c:]
+            if freeu and c in (32, 16):  # SD's 1280 / 640 at these widths
+                h[:, : c // 2] *= 1.2 if c == 32 else 1.4
+                skip = odise_fourier(skip, 0.9 if c == 32 else 0.2)
+            if 3 * j + i in (2, 5, 8):
+                kept[{2: "s5", 5: "s4", 8: "s3"}[3 * j + i]] = h[0].clone()
+            return (torch.cat([h, skip], 1), *rest)
+
+        return pre
+
+    for j, block in enumerate(unet.up_blocks):
+        for i, resnet in enumerate(block.resnets):
+            resnet.register_forward_pre_hook(hook(j, i))
+    with torch.no_grad():
+        ids = tok([""], padding="max_length", max_length=77, return_tensors="pt").input_ids
+        context = text(ids).last_hidden_state
+        boxed = Letterbox(*image.shape[-2:], size).image(image)[None]
+        latent = vae.encode(boxed * 2 - 1).latent_dist.mean * 0.18215
+        noise = torch.randn(1, 4, 64, 64, generator=torch.Generator().manual_seed(42))
+        noise = F.interpolate(noise, size=latent.shape[-2:], mode="bicubic", align_corners=False)
+        scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+        t = torch.tensor([50])
+        unet(scheduler.add_noise(latent, noise, t), t, encoder_hidden_states=context)
+    return kept
+
+
+@pytest.mark.parametrize("freeu", [True, False])
+def test_kept_blocks_and_freeu_equal_diffusers_forward(tiny_sd, freeu):
+    from corrlab.models.geoaware.sd_features import SDDecoderFeatures
+
+    image = torch.rand(3, 40, 56, generator=torch.Generator().manual_seed(1))
+    ours = SDDecoderFeatures(str(tiny_sd), image_size=128, freeu=freeu)(image)
+    expected = reference_features(tiny_sd, image, 128, freeu)
+    # strides 16 / 32 / 64 of the 128 letterbox (60 / 30 / 15 of 960), widths 2c / 4c / 4c (640 / 1280 / 1280)
+    assert {k: tuple(v.shape) for k, v in ours.items()} == {"s3": (16, 8, 8), "s4": (32, 4, 4), "s5": (32, 2, 2)}
+    for key in ("s3", "s4", "s5"):
+        torch.testing.assert_close(ours[key], expected[key], rtol=1e-5, atol=1e-5)
+    if freeu:  # FreeU changes the kept features (the comparison above is not the same no-op twice)
+        plain = reference_features(tiny_sd, image, 128, False)
+        assert (ours["s3"] - plain["s3"]).abs().max() > 1e-3
+
+
+def test_missing_weights_name_the_key_and_the_release(tmp_path, tiny_sd):
+    from corrlab.models.geoaware.sd_features import SDDecoderFeatures
+
+    with pytest.raises(FileNotFoundError, match=r"features\.sd_weights.*runwayml/stable-diffusion-v1-5"):
+        SDDecoderFeatures(str(tmp_path / "absent"))
+    with pytest.raises(FileNotFoundError, match=r"features\.sd_weights is not set"):
+        SDDecoderFeatures(None)
+    partial = tmp_path / "partial"
+    (partial / "unet").mkdir(parents=True)
+    with pytest.raises(
+        FileNotFoundError, match=r"features\.sd_weights: .* lacks \['vae', 'text_encoder', 'tokenizer'\]"
+    ):
+        SDDecoderFeatures(str(partial))
