@@ -101,3 +101,46 @@ def test_missing_weights_name_the_key_and_the_release(tmp_path, tiny_sd):
         FileNotFoundError, match=r"features\.sd_weights: .* lacks \['vae', 'text_encoder', 'tokenizer'\]"
     ):
         SDDecoderFeatures(str(partial))
+
+
+def test_extract_from_the_backbones_then_evaluate(tiny_sd, tmp_path, monkeypatch):
+    """corrlab-extract-features features.source=backbones (tiny SD + tiny DINOv2 in the official format) writes the
+    fp16 cache with the mirrors; eval.py reads it.  Zero-shot: the tiny widths cannot feed the AggregationNetwork's
+    official 640/1280/1280/768 inputs."""
+    from functools import partial
+
+    import corrlab.models.geoaware.backbones as backbones
+    from corrlab.datamodules.image_io import read_image
+    from corrlab.models.geoaware.dinov2 import DinoV2
+    from corrlab.models.geoaware.feature_cache import cache_file
+    from corrlab.models.geoaware.sd_features import SDDecoderFeatures
+    from corrlab.pipeline.evaluate import evaluate
+    from corrlab.pipeline.extract_features import extract
+    from tests.conftest import compose_config
+    from tests.helpers.geoaware_fixture import TINY
+    from tests.helpers.semantic_fixtures import write_spair
+    from tests.test_geoaware_dinov2 import official_state
+
+    root = tmp_path / "SPair-71k"
+    write_spair(root)
+    torch.save(official_state(dim=16, depth=12, grid=4), tmp_path / "dinov2_vitb14_pretrain.pth")
+    monkeypatch.setattr(backbones, "DinoV2", partial(DinoV2, dim=16, depth=12, heads=2, pos_grid=4))
+    overrides = ["data=spair", f"data.root={root}", "features.source=backbones", "features.grid=12"]
+    overrides += [f"features.dino_weights={tmp_path / 'dinov2_vitb14_pretrain.pth'}", f"features.sd_weights={tiny_sd}"]
+    overrides += [f"features.out={tmp_path / 'cache'}", "features.device=cpu"]
+    result = extract(compose_config("extract_features", overrides, tmp_path / "extract"))
+    assert result["images"] == result["extracted"] == 4
+
+    key = "JPEGImages/cat/2010_000001"
+    stored = torch.load(cache_file(tmp_path / "cache", key), weights_only=True)
+    shapes = {"s3": (16, 12, 12), "s4": (32, 6, 6), "s5": (32, 3, 3), "dino": (16, 12, 12)}
+    assert {k: tuple(v.shape) for k, v in stored.items()} == {**shapes, **{f"{k}_flip": s for k, s in shapes.items()}}
+    assert all(v.dtype == torch.float16 for v in stored.values())
+    image = read_image(root / f"{key}.jpg")
+    mirrored = SDDecoderFeatures(str(tiny_sd), image_size=192)(image.flip(-1))["s3"]
+    torch.testing.assert_close(stored["s3_flip"].float(), mirrored, atol=2e-3, rtol=1e-3)  # fp16 storage
+
+    overrides = ["model=geoaware_zero_shot", "data=spair", f"data.root={root}", *TINY, "num_figures=0"]
+    overrides += [f"model.features.root={tmp_path / 'cache'}"]
+    summary = evaluate(compose_config("eval", overrides, tmp_path / "run"))
+    assert summary["metrics"]["num_pairs"] == 2 and 0.0 <= summary["metrics"]["pck@0.1"] <= 1.0

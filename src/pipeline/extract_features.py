@@ -57,9 +57,16 @@ def extraction_settings(cfg: DictConfig) -> dict:
     features = cfg.features
     if features.source == "reference_cache":
         return {"source": "GeoAware-SC preprocess_map.py cache", "dtype": "float16"}
+    grid = int(features.grid)
     return {
-        "dino": {"model": "dinov2_vitb14", "weights": Path(features.dino_weights).name, "size": 840, "layer": 11},
-        "sd": {"model": "v1-5", "weights": Path(str(features.sd_weights)).name, "size": 960, "timestep": 50},
+        "dino": {"model": "dinov2_vitb14", "weights": Path(features.dino_weights).name, "size": 14 * grid, "layer": 11},
+        "sd": {
+            "model": "v1-5",
+            "weights": Path(str(features.sd_weights)).name,
+            "size": 16 * grid,
+            "timestep": 50,
+            "blocks": "decoder inputs of output blocks 8/5/2 (s3/s4/s5), FreeU in place, empty caption, seed-42 noise",
+        },
         "dtype": "float16",
     }
 
@@ -87,17 +94,18 @@ class ReferenceConversion:
 
 
 class BackboneExtraction:
-    """Parts of one image computed by the backbones (the image and its mirror)."""
+    """Parts of one image computed by the backbones (the image and its mirror): DINOv2 at 14 * grid (840), SD at
+    16 * grid (960), so both give grid x grid maps (s4 / s5 at grid / 2, grid / 4)."""
 
-    def __init__(self, dino_weights: str | None, sd_weights: str | None, device: str) -> None:
+    def __init__(self, dino_weights: str | None, sd_weights: str | None, device: str, grid: int = 60) -> None:
         from corrlab.models.geoaware.backbones import DinoFeatures
         from corrlab.models.geoaware.sd_features import SDDecoderFeatures
 
         self.device = torch.device(
             "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
         )
-        self.dino = DinoFeatures(dino_weights).to(self.device)
-        self.sd = SDDecoderFeatures(sd_weights).to(self.device)
+        self.dino = DinoFeatures(dino_weights, image_size=14 * grid).to(self.device)
+        self.sd = SDDecoderFeatures(sd_weights, image_size=16 * grid).to(self.device)
 
     def __call__(self, key: str, path: Path) -> dict[str, torch.Tensor]:
         image = read_image(path).to(self.device)
@@ -122,7 +130,9 @@ def extract(cfg: DictConfig) -> dict:
     if cfg.features.source == "reference_cache":
         source = ReferenceConversion(cfg.features.reference_root)
     else:
-        source = BackboneExtraction(cfg.features.dino_weights, cfg.features.sd_weights, cfg.features.device)
+        source = BackboneExtraction(
+            cfg.features.dino_weights, cfg.features.sd_weights, cfg.features.device, int(cfg.features.grid)
+        )
     datamodule = instantiate(cfg.data)
     images = list(dataset_images(datamodule, list(cfg.splits)))
     todo = [(k, p) for k, p in images if not cache_file(out, k).is_file()]
