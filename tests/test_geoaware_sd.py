@@ -11,7 +11,6 @@ from corrlab.models.geoaware.letterbox import Letterbox
 from tests.helpers.tiny_sd import write_tiny_sd
 
 pytest.importorskip("diffusers")
-pytestmark = pytest.mark.slow  # diffusers + transformers import and the tiny models take a few seconds
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +71,7 @@ def reference_features(folder, image, size, freeu):
     return kept
 
 
+@pytest.mark.slow  # diffusers + transformers import and the tiny models take several seconds
 @pytest.mark.parametrize("freeu", [True, False])
 def test_kept_blocks_and_freeu_equal_diffusers_forward(tiny_sd, freeu):
     from corrlab.models.geoaware.sd_features import SDDecoderFeatures
@@ -88,7 +88,7 @@ def test_kept_blocks_and_freeu_equal_diffusers_forward(tiny_sd, freeu):
         assert (ours["s3"] - plain["s3"]).abs().max() > 1e-3
 
 
-def test_missing_weights_name_the_key_and_the_release(tmp_path, tiny_sd):
+def test_missing_weights_name_the_key_and_the_release(tmp_path):
     from corrlab.models.geoaware.sd_features import SDDecoderFeatures
 
     with pytest.raises(FileNotFoundError, match=r"features\.sd_weights.*runwayml/stable-diffusion-v1-5"):
@@ -103,6 +103,7 @@ def test_missing_weights_name_the_key_and_the_release(tmp_path, tiny_sd):
         SDDecoderFeatures(str(partial))
 
 
+@pytest.mark.slow
 def test_extract_from_the_backbones_then_evaluate(tiny_sd, tmp_path, monkeypatch):
     """corrlab-extract-features features.source=backbones (tiny SD + tiny DINOv2 in the official format) writes the
     fp16 cache with the mirrors; eval.py reads it.  Zero-shot: the tiny widths cannot feed the AggregationNetwork's

@@ -40,12 +40,15 @@ def alpha_bar(t: int) -> float:
 
 def load_sd_parts(weights: str) -> tuple[nn.Module, nn.Module, nn.Module, object]:
     """(unet, vae, text_encoder, tokenizer) from a diffusers folder or a single-file checkpoint; never downloads."""
-    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTokenizer
-
     path = Path(weights)
     if not path.exists():
         raise FileNotFoundError(f"no SD weights at '{weights}': set {SD_HELP}")
+    missing = [p for p in ("unet", "vae", "text_encoder", "tokenizer") if path.is_dir() and not (path / p).is_dir()]
+    if missing:
+        raise FileNotFoundError(f"features.sd_weights: {path} lacks {missing}; expected {SD_HELP}")
+    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
     if path.is_file():
         try:
             pipe = StableDiffusionPipeline.from_single_file(str(path), local_files_only=True, safety_checker=None)
@@ -56,9 +59,6 @@ def load_sd_parts(weights: str) -> tuple[nn.Module, nn.Module, nn.Module, object
                 f"diffusers.py). Expected {SD_HELP}"
             ) from error
         return pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
-    missing = [p for p in ("unet", "vae", "text_encoder", "tokenizer") if not (path / p).is_dir()]
-    if missing:
-        raise FileNotFoundError(f"features.sd_weights: {path} lacks {missing}; expected {SD_HELP}")
     kwargs = {"local_files_only": True}
     return (
         UNet2DConditionModel.from_pretrained(path / "unet", **kwargs),
