@@ -101,6 +101,9 @@ def test_missing_weights_name_the_key_and_the_release(tmp_path):
         FileNotFoundError, match=r"features\.sd_weights: .* lacks \['vae', 'text_encoder', 'tokenizer'\]"
     ):
         SDDecoderFeatures(str(partial))
+    (tmp_path / "v1-5-pruned-emaonly.safetensors").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"features\.sd_weights: .* single-file.*convert_original_stable_diffusion"):
+        SDDecoderFeatures(str(tmp_path / "v1-5-pruned-emaonly.safetensors"))
 
 
 @pytest.mark.slow

@@ -14,8 +14,8 @@ from corrlab.models.geoaware.letterbox import Letterbox
 
 SD_HELP = (
     "model.features.sd_weights / features.sd_weights: Stable Diffusion v1-5 as a diffusers folder (unet/, vae/, "
-    "text_encoder/, tokenizer/) or the single-file v1-5-pruned-emaonly.ckpt/.safetensors, both from the "
-    "runwayml/stable-diffusion-v1-5 release (huggingface.co/stable-diffusion-v1-5/stable-diffusion-v1-5)"
+    "text_encoder/, tokenizer/) from the runwayml/stable-diffusion-v1-5 release "
+    "(huggingface.co/stable-diffusion-v1-5/stable-diffusion-v1-5)"
 )
 # ODISE's LDM noise schedule ("ldm_linear": linspace of sqrt(beta), squared, 1000 steps), as SD v1 was trained.
 BETA_START, BETA_END, NUM_TRAIN_STEPS = 0.00085, 0.012, 1000
@@ -39,26 +39,22 @@ def alpha_bar(t: int) -> float:
 
 
 def load_sd_parts(weights: str) -> tuple[nn.Module, nn.Module, nn.Module, object]:
-    """(unet, vae, text_encoder, tokenizer) from a diffusers folder or a single-file checkpoint; never downloads."""
+    """(unet, vae, text_encoder, tokenizer) from a diffusers folder; never downloads."""
     path = Path(weights)
     if not path.exists():
         raise FileNotFoundError(f"no SD weights at '{weights}': set {SD_HELP}")
     missing = [p for p in ("unet", "vae", "text_encoder", "tokenizer") if path.is_dir() and not (path / p).is_dir()]
     if missing:
         raise FileNotFoundError(f"features.sd_weights: {path} lacks {missing}; expected {SD_HELP}")
-    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+    if path.is_file():  # diffusers' from_single_file fetches model configs from the Hub even with local_files_only
+        raise ValueError(
+            f"features.sd_weights: {path} is a single-file checkpoint; this extractor reads the diffusers folder only "
+            "(nothing is downloaded at run time). Convert it once with diffusers' scripts/"
+            "convert_original_stable_diffusion_to_diffusers.py, or use the folder of the release. Expected " + SD_HELP
+        )
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    if path.is_file():
-        try:
-            pipe = StableDiffusionPipeline.from_single_file(str(path), local_files_only=True, safety_checker=None)
-        except Exception as error:  # diffusers needs its cached model configs for a single file
-            raise RuntimeError(
-                f"features.sd_weights: could not read the single-file checkpoint {path} offline ({error}); pass the "
-                "diffusers folder instead (convert with diffusers' scripts/convert_original_stable_diffusion_to_"
-                f"diffusers.py). Expected {SD_HELP}"
-            ) from error
-        return pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
     kwargs = {"local_files_only": True}
     return (
         UNet2DConditionModel.from_pretrained(path / "unet", **kwargs),
