@@ -32,6 +32,7 @@ class GCM(MatchingModule):
     `fine_ratio`.  Matches come with unit scores: GCM gives none."""
 
     requires_weights = True
+    weight_roles = WEIGHT_KEYS
 
     def __init__(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 
@@ -50,11 +51,17 @@ def reporting_errors(task: Callable[[DictConfig], object]) -> Callable[[DictConf
     return job
 
 
+def weight_role_overrides(args: list[str]) -> list[str]:
+    """`weights.<role>=<path>` adds a key to the `weights` mapping (Hydra spells that `+weights.<role>=`)."""
+    return [f"+{arg}" if re.match(r"weights\.\w+=", arg) else arg for arg in args]
+
+
 def run(task: Callable[[DictConfig], object], config_name: str) -> None:
     """Check the overrides, then hand over to Hydra with `task` as the job."""
     register_configs()
     quiet_third_party()
     return_freed_memory()
+    sys.argv[1:] = weight_role_overrides(sys.argv[1:])
     try:
         check_overrides(CONFIG_DIR, config_name, sys.argv[1:])
     except ConfigOverrideError as error:

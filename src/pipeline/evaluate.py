@@ -93,13 +93,10 @@ def load_weights(module: MatchingModule, cfg: DictConfig) -> list[dict[str, str]
 
 
 def official_sources(module: MatchingModule, weights: object) -> dict[str | None, Path]:
-    """`weights=` as {None: path} (one file) or {role: path} for a module with `weight_roles`."""
+    """`weights=` as {None: path} (one file: the module's load_official says whether that is enough) or
+    {role: path} for a module with `weight_roles`."""
     roles = module.weight_roles
     if isinstance(weights, (str, Path)):
-        if roles:
-            raise ValueError(
-                f"{type(module).__name__} loads one file per role: give weights.<role>=<path> for {', '.join(roles)}"
-            )
         return {None: Path(weights)}
     sources = {role: Path(path) for role, path in weight_sources(weights).items()}
     if not roles:
