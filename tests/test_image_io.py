@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -9,6 +10,7 @@ from PIL import Image
 from corrlab.datamodules.errors import UnreadableFileError
 from corrlab.datamodules.hpatches import HPatchesDataModule
 from corrlab.datamodules.image_io import read_image_array
+from corrlab.datamodules.synthetic import skimage_photo_dir
 from tests.helpers.hpatches_fixture import write_hpatches
 
 ORIENTATION = 0x0112  # EXIF tag: 6 = rotate 90 degrees clockwise to display
@@ -60,3 +62,17 @@ def test_exif_orientation_is_not_applied(tmp_path):
     image = read_image_array(jpeg)
     assert image.shape == (48, 80, 3)
     assert np.abs(image.astype(int) - stored).mean() < 2
+
+
+def test_png_pixels_as_opencv_reads_them_without_libpng_noise(capfd):
+    # skimage's photos include PNGs with colour profiles that make OpenCV's libpng print nameless warnings
+    photos = sorted(skimage_photo_dir().glob("*.png"))
+    assert len(photos) > 5
+    for path in photos:
+        reference = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        if reference is None:
+            continue
+        capfd.readouterr()
+        ours = read_image_array(path)
+        assert np.array_equal(ours, cv2.cvtColor(reference, cv2.COLOR_BGR2RGB)), path.name
+        assert "libpng" not in capfd.readouterr().err, path.name

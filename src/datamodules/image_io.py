@@ -14,6 +14,7 @@ from torch import Tensor
 from corrlab.datamodules.errors import UnreadableFileError
 
 JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
+PIL_8BIT_MODES = ("RGB", "RGBA", "L", "LA", "P")  # decoded by PIL to the same pixels as OpenCV, without libpng's noise
 
 
 def check_jpeg_complete(path: Path) -> None:
@@ -39,11 +40,27 @@ def read_image_array(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise UnreadableFileError(path, "no such file")
+    if path.suffix.lower() == ".png":
+        png = read_png(path)
+        if png is not None:
+            return png
     image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise UnreadableFileError(path, "not a readable image (corrupt or unsupported format)")
     check_jpeg_complete(path)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_png(path: Path) -> np.ndarray | None:
+    """An 8-bit PNG through PIL (OpenCV's libpng prints nameless "libpng warning: iCCP ..." lines for common
+    colour profiles); None for other modes (16-bit), which OpenCV reads as before."""
+    try:
+        with Image.open(path) as image:
+            if image.mode not in PIL_8BIT_MODES:
+                return None
+            return np.asarray(image.convert("RGB"))
+    except OSError as error:
+        raise UnreadableFileError(path, f"not a readable PNG ({error})") from error
 
 
 def to_tensor(image: np.ndarray) -> Tensor:
