@@ -57,6 +57,7 @@ def test_an_image_shared_by_consecutive_pairs_is_extracted_once():
     assert torch.equal(first.kpts0, again.kpts0) and torch.equal(first.kpts1, again.kpts1) and len(second) > 0
 
 
+@pytest.mark.slow
 def test_eval_runs_on_the_hpatches_fixture_with_random_weights(tmp_path):
     root = write_hpatches(tmp_path / "hpatches", num_images=2, size=(96, 128))
     overrides = ["model=r2d2", "data=hpatches", f"data.root={root}", "num_figures=0", "allow_random_weights=true"]
