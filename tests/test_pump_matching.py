@@ -234,7 +234,7 @@ def test_match_contract_at_odd_sizes():
     torch.manual_seed(0)
     module = PUMP(matching={"resize": 96}, post_filter={"densify": True}).eval()
     batch = {"image0": photo(339)[:, :257], "image1": photo(301)[:, :, :211]}
-    batch = {k: v[None] for k, v in batch.items()}
+    batch = {k: v[None] for k, v in batch.items()} | {"name": ["odd_sizes"]}
     matches = module.match(batch)
     assert len(matches) > 10 and (matches.batch_idx == 0).all()
     assert (matches.kpts0 >= 0).all() and (matches.kpts0[:, 0] <= 338).all() and (matches.kpts0[:, 1] <= 256).all()

@@ -49,7 +49,9 @@ def test_training_run_then_evaluation_of_its_checkpoint(tmp_path):
         tmp_path / "eval",
     )
     summary = evaluate(eval_cfg)
-    assert summary["weights"].startswith("corrlab checkpoint") and summary["metrics"]["num_matches"] > 0
+    (record,) = summary["weights"]
+    assert record["role"] == "ckpt_path" and record["file"] == str(checkpoint.resolve())
+    assert summary["metrics"]["num_matches"] > 0
 
 
 @pytest.mark.slow
@@ -71,7 +73,8 @@ def test_eval_with_official_weights_on_the_hpatches_fixture(tmp_path):
         tmp_path / "run",
     )
     summary = evaluate(cfg)
-    assert summary["weights"] == f"official weights {weights}"
+    (record,) = summary["weights"]
+    assert record["file"] == str(weights.resolve()) and record["format"].startswith("official PUMP")
     assert summary["num_pairs"] == 2 and 0 <= summary["metrics"]["mma@3"] <= 1
     assert summary["metrics"]["num_matches"] > 10
 

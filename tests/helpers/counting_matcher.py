@@ -29,6 +29,10 @@ class CountingMatcher(TinyMatcher):
         return super().match(batch)
 
     def load_official(self, paths: dict[str, Path]) -> None:
+        if not isinstance(paths, dict):
+            raise ValueError(
+                f"{type(self).__name__} loads one file per role: give weights.<role>=<path> for student, teacher"
+            )
         for role in sorted(paths, reverse=True):  # student, then teacher
             self.load_state_dict(torch.load(paths[role], weights_only=True))
             self.note_weights(paths[role], "test state_dict", role)
