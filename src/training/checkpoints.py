@@ -100,5 +100,5 @@ class LastCheckpoint(Checkpoint):
         """Write last.ckpt unless it already holds this step (every rank calls this: the state is gathered)."""
         if trainer.global_step == self._saved_step or trainer.sanity_checking or trainer.fast_dev_run:
             return
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)  # the full, resumable state
         self._saved_step = trainer.global_step
