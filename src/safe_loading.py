@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import pickle
 import re
+import traceback
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -132,11 +133,18 @@ def checkpoint_load_error(path: str | Path, option: str, error: BaseException) -
     )
 
 
+TORCH_LOAD_FILES = ("torch/serialization.py", "torch/_weights_only_unpickler.py")
+
+
 def is_torch_load_failure(error: BaseException) -> bool:
-    """torch.load's errors for a file that is not a readable checkpoint (not a later key or shape mismatch)."""
+    """An error raised inside torch.load, i.e. a file that is not a readable checkpoint (not a later key or
+    shape mismatch). Arbitrary bytes fail in many ways there (IndexError, KeyError, struct.error, ...)."""
     if isinstance(error, (pickle.UnpicklingError, EOFError)):
         return True
-    return isinstance(error, RuntimeError) and "PytorchStreamReader" in str(error)
+    if isinstance(error, RuntimeError) and "PytorchStreamReader" in str(error):
+        return True
+    frames = traceback.walk_tb(error.__traceback__)
+    return any(frame.f_code.co_filename.replace("\\", "/").endswith(TORCH_LOAD_FILES) for frame, _ in frames)
 
 
 def torch_load(path: str | Path, option: str, safe_globals: Sequence[Any] = ()) -> Any:
