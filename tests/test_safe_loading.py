@@ -135,3 +135,14 @@ def test_real_loftr_and_d2net_style_indices_load_as_numpy_reads_them():
         reference = dict(reference) if not isinstance(reference, dict) else reference
         assert sorted(ours) == sorted(reference)
         assert all(repr(ours[k]) == repr(reference[k]) for k in reference), path
+
+
+def test_dense_flow_model_zoo_file_with_code_is_refused(tmp_path):
+    from corrlab.models.dense_flow.official import read_checkpoint
+
+    marker = tmp_path / "marker"
+    path = tmp_path / "GLUNet_GOCor_static.pth"
+    torch.save({"state_dict": TinyMatcher().state_dict(), "args": Marker(marker)}, path)
+    with pytest.raises(UnsafeFileError, match="GLUNet_GOCor_static.pth"):
+        read_checkpoint(path)
+    assert not marker.exists()

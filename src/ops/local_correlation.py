@@ -61,12 +61,17 @@ def local_correlation_grad_second_torch(grad: Tensor, first: Tensor, radius: int
     return out[:, :, radius : radius + h, radius : radius + w] / c
 
 
+def _save_and_run(ctx, kernel, a: Tensor, b: Tensor, module: ModuleType, radius: int) -> Tensor:
+    """Shared forward of the three kernel Functions: keep the inputs for backward, run `kernel` on them."""
+    ctx.save_for_backward(a, b)
+    ctx.module, ctx.radius = module, radius
+    return kernel(a.contiguous(), b.contiguous(), radius)
+
+
 class _Correlation(torch.autograd.Function):
     @staticmethod
     def forward(ctx, first, second, module, radius):
-        ctx.save_for_backward(first, second)
-        ctx.module, ctx.radius = module, radius
-        return module.forward(first.contiguous(), second.contiguous(), radius)
+        return _save_and_run(ctx, module.forward, first, second, module, radius)
 
     @staticmethod
     def backward(ctx, grad):
@@ -78,9 +83,7 @@ class _Correlation(torch.autograd.Function):
 class _Transpose(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, second, module, radius):
-        ctx.save_for_backward(input, second)
-        ctx.module, ctx.radius = module, radius
-        return module.transpose(input.contiguous(), second.contiguous(), radius)
+        return _save_and_run(ctx, module.transpose, input, second, module, radius)
 
     @staticmethod
     def backward(ctx, grad):
@@ -92,9 +95,7 @@ class _Transpose(torch.autograd.Function):
 class _GradSecond(torch.autograd.Function):
     @staticmethod
     def forward(ctx, grad, first, module, radius):
-        ctx.save_for_backward(grad, first)
-        ctx.module, ctx.radius = module, radius
-        return module.grad_second(grad.contiguous(), first.contiguous(), radius)
+        return _save_and_run(ctx, module.grad_second, grad, first, module, radius)
 
     @staticmethod
     def backward(ctx, out_grad):

@@ -3,13 +3,12 @@ their `state_dict` key names mapped onto ours, loaded strictly."""
 
 from __future__ import annotations
 
-import pickle
 import re
-import warnings
 from pathlib import Path
 
-import torch
 from torch import Tensor, nn
+
+from corrlab.safe_loading import torch_load
 
 PREDICTORS = r"(label_map_predictor|spatial_weight_predictor|target_mask_predictor)"
 GLUNET_RULES = [
@@ -43,15 +42,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"official checkpoint not found: '{path}'")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        warnings.warn(
-            f"'{path}' is a full pickle (it stores more than tensors): loading it with weights_only=False; "
-            "only load such files from a trusted source",
-            stacklevel=2,
-        )
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = torch_load(path, "weights")  # refuses (naming the file) one that would run pickled code
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise ValueError(f"'{path}' does not hold a GLU-Net / PWC-Net state_dict")
