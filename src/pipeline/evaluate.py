@@ -151,9 +151,9 @@ def autocast(module: MatchingModule, precision: str, device: torch.device):
     return torch.autocast(device.type, dtype=PRECISIONS[precision])
 
 
-def open_cache(cfg: DictConfig, datamodule: Any) -> PredictionCache | None:
+def open_cache(cfg: DictConfig) -> PredictionCache | None:
     """`predictions=` (refused when stale), else the run's own <run dir>/predictions.h5 (made afresh), else none."""
-    source = prediction_source(cfg, tuple(getattr(datamodule, "scoring_options", ())))
+    source = prediction_source(cfg)
     if cfg.predictions:
         return PredictionCache(cfg.predictions, source)
     if not cfg.save_predictions:
@@ -214,7 +214,7 @@ def evaluate(cfg: DictConfig) -> dict:
     benchmark = datamodule.make_benchmark(cfg.split)
     start = time.perf_counter()
     with ExitStack() as stack:
-        cache = open_cache(cfg, datamodule)
+        cache = open_cache(cfg)
         if cache is not None:
             stack.enter_context(cache)
         run = predict_and_score(cfg, datamodule, benchmark, cache)
