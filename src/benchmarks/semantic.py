@@ -144,23 +144,27 @@ class SemanticBenchmark(Benchmark):
             kpts0[valid].float(), kpts1[valid].float(), torch.ones(len(batch_idx), device=valid.device), batch_idx
         )
 
+    @staticmethod
+    def frame(batch: dict, side: int, b: int) -> tuple[Tensor, Tensor | None]:
+        """Scale and (centred letterbox) offset of image `side` of pair b: batch pixels -> original pixels."""
+        offset = batch.get(f"offset{side}")
+        return batch[f"scale{side}"][b].double().cpu(), None if offset is None else offset[b].double().cpu()
+
     def threshold_base(self, batch: dict, b: int) -> float:
         """L in original pixels of the prediction image."""
         side = self.pred_side
         if self.threshold == "image":
             return float(batch[f"size{side}"][b].max())
-        corners = to_original(
-            batch[f"bbox{side}"][b].double().cpu().reshape(2, 2), batch[f"scale{side}"][b].double().cpu()
-        )
+        corners = to_original(batch[f"bbox{side}"][b].double().cpu().reshape(2, 2), *self.frame(batch, side, b))
         return float((corners[1] - corners[0]).max())
 
     def errors(self, batch: dict, b: int, matches: Matches) -> Tensor:
         """Distances (original pixels) between predicted and annotated keypoints of pair b; inf without a prediction."""
         side = self.pred_side
         valid = batch["kpts_valid"][b].bool()
-        scale = batch[f"scale{side}"][b].double().cpu()
-        gt = to_original(batch[f"kpts{side}"][b][valid].double().cpu(), scale)
-        predicted = to_original((matches.kpts1 if side == 1 else matches.kpts0).double().cpu(), scale)
+        frame = self.frame(batch, side, b)
+        gt = to_original(batch[f"kpts{side}"][b][valid].double().cpu(), *frame)
+        predicted = to_original((matches.kpts1 if side == 1 else matches.kpts0).double().cpu(), *frame)
         return torch.nan_to_num((predicted - gt).norm(dim=-1), nan=float("inf"))
 
     def update(self, batch: dict, matches: Matches) -> list[dict[str, Any]]:
