@@ -14,9 +14,10 @@ from corrlab.datamodules.base import PairDataModule
 from corrlab.datamodules.errors import UnreadableFileError
 from corrlab.datamodules.keypoint_groups import Group
 from corrlab.datamodules.keypoint_pairs import KeypointPairDataset, missing_images
-from corrlab.datamodules.resize import ResizePolicy
+from corrlab.datamodules.resize import ResizePolicy, evaluation_resize
 
 log = logging.getLogger(__name__)
+NO_RESIZE = {"mode": "none", "size": None, "divisible_by": 1}  # the data configs' default: original size
 MAX_NAMED = 10  # missing files listed by name in messages (the count is always given)
 # options that moved from the data config to the benchmark (conf/benchmark/semantic_pck.yaml)
 MOVED_TO_BENCHMARK = ("convention", "threshold", "alphas")
@@ -52,12 +53,13 @@ class KeypointPairDataModule(PairDataModule):
         train_resize: dict | None = None,
         flip_probability: float = 0.0,
         skip_missing: bool = False,
+        method_resize: dict | None = None,
         **loader_kwargs,
     ) -> None:
         refuse_moved_options(loader_kwargs)
         super().__init__(**loader_kwargs)
         self.root = Path(root)
-        self.resize = ResizePolicy(**(resize or {}))
+        self.resize = evaluation_resize(resize, NO_RESIZE, method_resize)
         self.train_resize = ResizePolicy(**(train_resize or {}))
         self.flip_probability = flip_probability
         self.skip_missing = skip_missing

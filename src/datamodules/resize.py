@@ -13,9 +13,10 @@ from corrlab.geometry.resample import PIL_INTERPOLATIONS, pil_resize
 
 MODES = ("none", "long", "short", "fixed", "letterbox")
 PADS = ("bottom_right", "centre")  # where a letterbox puts the padding
-TORCH_INTERPOLATIONS = ("bilinear", "bicubic", "area")
+TORCH_INTERPOLATIONS = ("bilinear", "bicubic", "area", "area_uint8")
+ROUNDINGS = ("round", "floor")  # how long / short sizes become integers (floor: the references' `//`)
 # left out of describe(): fingerprints stay as before
-DEFAULTS = {"interpolation": "bilinear", "upscale": True, "pad": "bottom_right"}
+DEFAULTS = {"interpolation": "bilinear", "upscale": True, "pad": "bottom_right", "rounding": "round"}
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,10 @@ class ResizePolicy:
     bottom_right (pixel coordinates keep scale only) | centre (GeoAware-SC: the image starts at `offset` =
     ((size - w) // 2, (size - h) // 2); batches carry it as offset0 / offset1).  divisible_by floors both sides to
     a multiple (e.g. 16 for stride-16 networks).  upscale: false never enlarges (long / short / letterbox).
-    interpolation: bilinear | bicubic | area (torch, antialiased when shrinking) or pil_bilinear | pil_bicubic |
-    pil_lanczos (PIL on the 8-bit image, e.g. Patch2Pix's and GeoAware-SC's references)."""
+    interpolation: bilinear | bicubic | area (torch, antialiased when shrinking), area_uint8 (torch area on the 8-bit
+    image, truncated to 8 bits: PUMP's reference) or pil_bilinear | pil_bicubic | pil_lanczos (PIL on the 8-bit
+    image, e.g. Patch2Pix's and GeoAware-SC's references).  rounding (long / short): round | floor (exact
+    side * size // long, as PUMP's and Patch2Pix's references)."""
 
     mode: str = "none"
     size: int | tuple[int, int] | list[int] | None = None
@@ -34,6 +37,7 @@ class ResizePolicy:
     interpolation: str = "bilinear"
     upscale: bool = True
     pad: str = "bottom_right"
+    rounding: str = "round"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -45,6 +49,8 @@ class ResizePolicy:
         if self.interpolation not in (*TORCH_INTERPOLATIONS, *PIL_INTERPOLATIONS):
             valid = ", ".join((*TORCH_INTERPOLATIONS, *PIL_INTERPOLATIONS))
             raise ValueError(f"resize.interpolation must be one of {valid}, got '{self.interpolation}'")
+        if self.rounding not in ROUNDINGS:
+            raise ValueError(f"resize.rounding must be one of {ROUNDINGS}, got '{self.rounding}'")
         if self.pad not in PADS:
             raise ValueError(f"resize.pad must be one of {PADS}, got '{self.pad}'")
         if self.pad != "bottom_right" and self.mode != "letterbox":
@@ -61,10 +67,12 @@ class ResizePolicy:
             h, w = round(self.size * height / long), round(self.size * width / long)
         else:
             side = min(height, width) if self.mode == "short" else max(height, width)
-            factor = float(self.size) / side
-            if not self.upscale:
-                factor = min(factor, 1.0)
-            h, w = round(height * factor), round(width * factor)
+            target = side if not self.upscale and side <= self.size else int(self.size)
+            if self.rounding == "floor":
+                h, w = height * target // side, width * target // side
+            else:
+                factor = target / side
+                h, w = round(height * factor), round(width * factor)
         d = self.divisible_by
         return max(d, h // d * d), max(d, w // d * d)
 
@@ -114,6 +122,10 @@ class ResizePolicy:
     def resample(self, image: Tensor, height: int, width: int) -> Tensor:
         if self.interpolation in PIL_INTERPOLATIONS:
             return pil_resize(image, height, width, self.interpolation)
+        if self.interpolation == "area_uint8":
+            eight_bit = (image.clamp(0, 1) * 255).round()
+            resized = F.interpolate(eight_bit[None], size=(height, width), mode="area")[0]
+            return resized.clamp(0, 255).to(torch.uint8).float() / 255
         options = {} if self.interpolation == "area" else {"align_corners": False, "antialias": True}
         resized = F.interpolate(image[None], size=(height, width), mode=self.interpolation, **options)[0]
         return resized.clamp(0, 1)
@@ -121,3 +133,14 @@ class ResizePolicy:
     def describe(self) -> dict:
         described = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
         return {k: v for k, v in described.items() if k not in DEFAULTS or v != DEFAULTS[k]}
+
+
+def evaluation_resize(given: dict | None, default: dict | None, method: dict | None) -> ResizePolicy:
+    """The one evaluation resize (docs/evaluation.md, "One resize"): the data config's own when it differs from the
+    dataset's default (the user chose it), else the method's declared `model.input_resize` (its reference's
+    resize and resampling), else the dataset's default."""
+    if given is not None and dict(given) != dict(default or {}):
+        return ResizePolicy(**given)
+    if method is not None:
+        return ResizePolicy(**method)
+    return ResizePolicy(**(default or {}))

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from corrlab.matches import Matches
 from corrlab.modules.base import MatchingModule
-from corrlab.pipeline.instantiate import instantiate, instantiate_collection
+from corrlab.pipeline.instantiate import instantiate, instantiate_collection, instantiate_method
 from corrlab.pipeline.prediction_cache import PredictionCache, pair_key, prediction_source
 from corrlab.pipeline.provenance import weight_sources
 from corrlab.pipeline.run_files import write_config, write_json, write_jsonl
@@ -135,7 +135,7 @@ def progress_bar() -> Progress:
 
 def build_module(cfg: DictConfig, device: torch.device) -> tuple[MatchingModule, list[dict[str, str]] | str]:
     """The method with its weights loaded, in eval mode on `device`."""
-    module = instantiate(cfg.model)
+    module = instantiate_method(cfg.model)
     loaded = load_weights(module, cfg)
     return module.eval().to(device), loaded
 
