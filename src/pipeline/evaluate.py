@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from corrlab.matches import Matches
 from corrlab.modules.base import MatchingModule
 from corrlab.pipeline.instantiate import instantiate, instantiate_collection, instantiate_method
+from corrlab.pipeline.multi_device import check_devices, export_on_devices
 from corrlab.pipeline.prediction_cache import PredictionCache, pair_key, prediction_source
 from corrlab.pipeline.provenance import weight_sources
 from corrlab.pipeline.run_files import write_config, write_json, write_jsonl
@@ -213,16 +214,22 @@ def evaluate(cfg: DictConfig) -> dict:
     datamodule = instantiate(cfg.data)
     benchmark = datamodule.make_benchmark(cfg.split)
     start = time.perf_counter()
+    world, exported = check_devices(cfg), 0
     with ExitStack() as stack:
         cache = open_cache(cfg)
         if cache is not None:
             stack.enter_context(cache)
+        names, kind = datamodule.pair_names(cfg.split), benchmark.prediction_kind
+        if world > 1 and not cache.has(kind, names):  # exported on several processes, then scored from the cache
+            exported = export_on_devices(cfg, cache, kind, names)
         run = predict_and_score(cfg, datamodule, benchmark, cache)
     records, figures = run["records"], run["figures"]
     predictions = None
     if cache is not None:
         predictions = {"file": str(cache.path), "fingerprint": cache.fingerprint, "kind": benchmark.prediction_kind}
-        predictions.update(predicted=run["predicted"], from_cache=run["from_cache"])
+        predictions.update(
+            predicted=run["predicted"] + exported, from_cache=run["from_cache"] - exported, devices=world
+        )
 
     summary = benchmark.summary()
     summary.update(
