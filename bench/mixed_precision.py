@@ -1,6 +1,8 @@
 """How close a method's matches stay under bf16 autocast on CPU: eval.py on the real HPatches pairs of
 ../shared/data/hpatches/partial_pairs at precision=32 and precision=bf16-mixed, then per pair the fraction of the fp32
-matches that have a bf16 match within `--radius` px at both ends (and the reverse), and the MMA@3 of each run.
+matches that have a bf16 match within `--radius` px at both ends (and the reverse), and the MMA@3 of each run
+(pairs resized to a longer side of `--long-side` px, for CPU time).  A method that fails under bf16 is reported
+with its error.
 
     python -m bench.mixed_precision --out /tmp/mp r2d2 gcm pump patch2pix glunet
 
@@ -20,11 +22,11 @@ from corrlab.pipeline.evaluate import evaluate
 from corrlab.pipeline.instantiate import instantiate_method
 from tests.conftest import compose_config, shared_data
 
-RUNS = {  # method -> eval overrides (smaller inputs where the method is slow on CPU)
-    "r2d2": ["model=r2d2", f"weights={shared_data('weights/r2d2/r2d2_WASF_N16.pt')}", "model.extraction.max_size=512"],
+RUNS = {  # method -> eval overrides
+    "r2d2": ["model=r2d2", f"weights={shared_data('weights/r2d2/r2d2_WASF_N16.pt')}"],
     "gcm": ["model=gcm", "model/gcm=avg_r2d2_95", f"weights={shared_data('weights/gcm/dstl_r2d2.pt')}"],
-    "pump": ["model=pump", "allow_random_weights=true", "model.matching.resize=256"],
-    "patch2pix": ["model=patch2pix", "allow_random_weights=true", "model.max_side=512"],
+    "pump": ["model=pump", "allow_random_weights=true"],
+    "patch2pix": ["model=patch2pix", "allow_random_weights=true"],
     "glunet": ["model=glunet", "allow_random_weights=true"],
 }
 
@@ -54,6 +56,7 @@ def main() -> None:
     parser.add_argument("methods", nargs="+", choices=sorted(RUNS))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--radius", type=float, default=1.0)
+    parser.add_argument("--long-side", type=int, default=320, help="the pairs resized to this longer side (CPU time)")
     args = parser.parse_args()
     root = shared_data("hpatches", "partial_pairs")
     report = {}
@@ -63,7 +66,14 @@ def main() -> None:
             folder = args.out / method / precision
             cfg = compose_config(
                 "eval",
-                [*RUNS[method], "data=hpatches", f"data.root={root}", "num_figures=0", f"precision={precision}"],
+                [
+                    *RUNS[method],
+                    "data=hpatches",
+                    f"data.root={root}",
+                    f"data.resize={{mode:long,size:{args.long_side}}}",
+                    "num_figures=0",
+                    f"precision={precision}",
+                ],
                 folder,
             )
             cls = type(instantiate_method(cfg.model))
