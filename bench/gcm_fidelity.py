@@ -113,9 +113,9 @@ def run_corrlab(config: str, weights: Path, backbone: Path | None, compatible: b
 
     overrides = ["model=gcm", f"model/gcm={config}", f"model.reference_compatible={str(compatible).lower()}"]
     cfg = compose_config("eval", overrides, Path("/tmp/gcm-fidelity-cfg"))
-    from hydra.utils import instantiate
+    from corrlab.pipeline.instantiate import instantiate_method
 
-    module: GCM = instantiate(cfg.model).eval()
+    module: GCM = instantiate_method(cfg.model).eval()
     module.load_official({"fine": weights} if backbone is None else {"fine": weights, "backbone": backbone})
     results = {}
     for seq, a, b, _ in PAIRS:

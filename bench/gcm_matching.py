@@ -30,10 +30,10 @@ if side == "reference":
 else:
     from corrlab.modules.gcm import GCM
     from tests.conftest import compose_config
-    from hydra.utils import instantiate
+    from corrlab.pipeline.instantiate import instantiate_method
     from pathlib import Path
     cfg = compose_config("eval", ["model=gcm", f"model/gcm={name}", "model.reference_compatible=true"], Path("/tmp/gcm-bench-cfg"))
-    module = instantiate(cfg.model).eval()
+    module = instantiate_method(cfg.model).eval()
     module.load_official(weights)
     run = lambda: len(module.matcher.match(A, B).points_a)
 times = []

@@ -23,12 +23,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from corrlab.benchmarks.select import benchmark_factory
 from corrlab.config.schema import CONFIG_DIR
 from corrlab.datamodules.hpatches import HPatchesDataModule
+from corrlab.pipeline.instantiate import instantiate_method
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_PAIRS = ROOT.parent / "shared" / "data" / "hpatches" / "partial_pairs"
@@ -80,7 +80,7 @@ def ime_layout(out: Path) -> Path:
 
 def ours(root: Path, results: Path) -> dict[str, dict[str, float]]:
     """SIFT on every pair once: hpatches_ime metrics with and without quirks; the matches saved for IME."""
-    module = instantiate(OmegaConf.load(CONFIG_DIR / "model" / "sift.yaml")).eval()
+    module = instantiate_method(OmegaConf.load(CONFIG_DIR / "model" / "sift.yaml")).eval()
     datamodule = HPatchesDataModule(root=str(root), benchmark=benchmark_factory("hpatches_ime"))
     benchmarks = {q: datamodule.make_benchmark("test") for q in (False, True)}
     benchmarks[True] = benchmark_factory("hpatches_ime")(data=datamodule.benchmark_data("test"), ime_quirks=True)

@@ -7,7 +7,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 
 from corrlab.config.overrides import UnknownConfigKeyError, check_overrides
-from corrlab.pipeline.instantiate import ConfigArgumentError, instantiate
+from corrlab.pipeline.instantiate import ConfigArgumentError, instantiate_method
 from tests.conftest import CONFIG_DIR, compose_config
 
 
@@ -58,4 +58,4 @@ def test_wrong_type_fails_at_composition(tmp_path):
 def test_unexpected_constructor_argument_names_the_valid_ones(tmp_path):
     cfg = compose_config("eval", ["+model.ratios=0.7"], tmp_path)
     with pytest.raises(ConfigArgumentError, match="Valid arguments of corrlab.modules.sift.SIFTMatcher: .*ratio"):
-        instantiate(cfg.model)
+        instantiate_method(cfg.model)

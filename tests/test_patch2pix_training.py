@@ -27,7 +27,7 @@ from corrlab.models.patch2pix.refinement import chunk_bounds, regress_matches
 from corrlab.modules.ncnet import NCNet
 from corrlab.modules.patch2pix import Patch2Pix
 from corrlab.pipeline.evaluate import MissingWeightsError, evaluate
-from corrlab.pipeline.instantiate import instantiate
+from corrlab.pipeline.instantiate import instantiate, instantiate_method
 from corrlab.pipeline.train import train
 from tests.conftest import compose_config, shared_data
 from tests.helpers.megadepth_fixture import write_megadepth, write_real_pair
@@ -312,7 +312,7 @@ def test_train_cli_path_on_the_real_megadepth_pair(tmp_path):
     cfg = compose_config("train", overrides, tmp_path / "run")
     seed_everything(cfg.seed, workers=True, verbose=False)  # train() seeds, then builds the data and the model
     instantiate(cfg.data)
-    initial = instantiate(cfg.model).state_dict()
+    initial = instantiate_method(cfg.model).state_dict()
     metrics = train(cfg)
     run = Path(cfg.paths.output_dir)
     assert (run / "config.yaml").is_file() and json.loads((run / "metrics.json").read_text()) == pytest.approx(metrics)

@@ -98,16 +98,16 @@ def test_semantic_cache_keeps_one_prediction_kind_per_query_direction(tmp_path):
     data = ["data=spair", f"data.root={root}"]
     first = run(tmp_path, "first", data)
     cache = tmp_path / "first" / "predictions.h5"
-    rescored = run(tmp_path, "alphas", [*data, "data.alphas=[0.2,0.3]", f"predictions={cache}"])
+    rescored = run(tmp_path, "alphas", [*data, "benchmark.alphas=[0.2,0.3]", f"predictions={cache}"])
     assert first["calls"] == 2 and rescored["calls"] == 0
     assert rescored["predictions"]["kind"] == "transfer_query0"
-    other = run(tmp_path, "direction", [*data, "data.convention=densematching", f"predictions={cache}"])
-    fresh = run(tmp_path, "fresh", [*data, "data.convention=densematching", "save_predictions=false"])
+    other = run(tmp_path, "direction", [*data, "benchmark.convention=densematching", f"predictions={cache}"])
+    fresh = run(tmp_path, "fresh", [*data, "benchmark.convention=densematching", "save_predictions=false"])
     assert other["calls"] == 2 and other["predictions"]["kind"] == "transfer_query1"  # new queries: the model runs
     assert other["metrics"] == fresh["metrics"]
     with h5py.File(cache) as handle:
         assert sorted(handle) == ["transfer_query0", "transfer_query1"]
-    again = run(tmp_path, "direction_again", [*data, "data.convention=densematching", f"predictions={cache}"])
+    again = run(tmp_path, "direction_again", [*data, "benchmark.convention=densematching", f"predictions={cache}"])
     assert again["calls"] == 0 and again["metrics"] == fresh["metrics"]
 
 

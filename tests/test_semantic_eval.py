@@ -34,7 +34,13 @@ def test_sift_on_the_spair_fixture(tmp_path):
 def test_sift_on_the_pfpascal_fixture_with_the_densematching_convention(tmp_path):
     root = tmp_path / "pf-pascal"
     write_pfpascal(root)
-    overrides = ["model=sift", "data=pfpascal", f"data.root={root}", "data.convention=densematching", "num_figures=0"]
+    overrides = [
+        "model=sift",
+        "data=pfpascal",
+        f"data.root={root}",
+        "benchmark.convention=densematching",
+        "num_figures=0",
+    ]
     summary = evaluate(compose_config("eval", overrides, tmp_path / "run"))
     assert summary["metrics"]["num_pairs"] == 2 and summary["metrics"]["category/cat/pck@0.05"] == 1.0
     assert (

@@ -3,6 +3,8 @@ both conventions, the geometry-aware subset follows GeoAware-SC's rule, predicti
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -17,8 +19,11 @@ from tests.helpers.oracle_transfer import OracleTransfer
 from tests.helpers.semantic_fixtures import write_spair
 
 
-def run(root, model: MatchingModule, batch_size: int = 1, **options) -> tuple[dict, list[dict]]:
-    dm = SPairDataModule(root=str(root), eval_batch_size=batch_size, **options)
+def run(root, model: MatchingModule, batch_size: int = 1, resize=None, **protocol) -> tuple[dict, list[dict]]:
+    """Score the SPair fixture; `protocol`: SemanticBenchmark parameters (convention, threshold, alphas)."""
+    dm = SPairDataModule(
+        root=str(root), eval_batch_size=batch_size, resize=resize, benchmark=partial(SemanticBenchmark, **protocol)
+    )
     benchmark = dm.make_benchmark("test")
     for batch in dm.test_dataloader():
         benchmark.update(batch, benchmark.predict(model, batch))
@@ -138,9 +143,10 @@ def test_strict_comparison_differs_only_at_the_threshold():
     assert SemanticPCK.correct(errors, 50, [0.1], strict=True).flatten().tolist() == [True, False, False]
 
 
-def semantic_data(convention: str) -> BenchmarkData:
-    facts = {"categories": ["cat"], "convention": convention}
-    return BenchmarkData("spair", "test", ["x"], ("kpts0", "kpts1", "kpts_valid", "category"), {}, facts=facts)
+def semantic_data() -> BenchmarkData:
+    return BenchmarkData(
+        "spair", "test", ["x"], ("kpts0", "kpts1", "kpts_valid", "category"), {}, facts={"categories": ["cat"]}
+    )
 
 
 def test_predict_pairs_queries_with_transfers_in_both_directions(spair_root):
@@ -151,20 +157,22 @@ def test_predict_pairs_queries_with_transfers_in_both_directions(spair_root):
     assert swapped["name"] == batch["name"] and torch.equal(swapped["kpts_valid"], batch["kpts_valid"])
     model = OracleTransfer()
     valid = batch["kpts_valid"][0]
-    forward = SemanticBenchmark(semantic_data("geoaware")).predict(model, batch)
+    forward = SemanticBenchmark(semantic_data(), convention="geoaware").predict(model, batch)
     assert torch.equal(forward.kpts0, batch["kpts0"][0][valid]) and torch.equal(forward.kpts1, batch["kpts1"][0][valid])
-    backward = SemanticBenchmark(semantic_data("densematching")).predict(model, batch)
+    backward = SemanticBenchmark(semantic_data(), convention="densematching").predict(model, batch)
     assert torch.equal(backward.kpts1, batch["kpts1"][0][valid]) and torch.equal(
         backward.kpts0, batch["kpts0"][0][valid]
     )
 
 
 def test_protocol_spec_records_the_convention(spair_root):
-    dm = SPairDataModule(root=str(spair_root), convention="densematching", threshold="image")
-    spec = dm.make_benchmark("test").spec()
+    protocol = partial(SemanticBenchmark, convention="densematching", threshold="image")
+    spec = SPairDataModule(root=str(spair_root), benchmark=protocol).make_benchmark("test").spec()
     assert spec["direction"] == "target_to_source" and spec["comparison"] == "error <= alpha * L"
     assert spec["threshold_base"] == "max(H, W) of image 0 (source)" and spec["pairs"]["count"] == 2
     other = SPairDataModule(root=str(spair_root)).make_benchmark("test").spec()
     assert other["direction"] == "source_to_target" and other["comparison"] == "error < alpha * L"
-    with pytest.raises(ValueError, match="data.convention"):
-        SPairDataModule(root=str(spair_root), convention="mine").make_benchmark("test")
+    with pytest.raises(ValueError, match=r"benchmark.convention must be one of \['densematching', 'geoaware'\]"):
+        SPairDataModule(root=str(spair_root), benchmark=partial(SemanticBenchmark, convention="mine")).make_benchmark(
+            "test"
+        )

@@ -66,7 +66,8 @@ class SemanticBenchmark(Benchmark):
     The module predicts through `module.transfer(batch, queries)` (`predict`), so dense and sparse methods
     run alike.  Groups: every pair ("all"), `category/<c>`, `<flag>/<value>` (SPair difficulty flags) and
     `geo` (the geometry-aware keypoints of GeoAware-SC; pairs without one are not counted there).
-    The convention, threshold base and alphas come with the data (data.convention / threshold / alphas facts).
+    The protocol's parameters are the benchmark's (conf/benchmark/semantic_pck.yaml): `convention` (a key of
+    CONVENTIONS), `threshold` (the base L: bbox | image) and `alphas`.
     """
 
     required_ground_truth = ("kpts0", "kpts1", "kpts_valid", "category")
@@ -78,18 +79,15 @@ class SemanticBenchmark(Benchmark):
         name: str = "semantic_pck",
         main_metric: str = "pck@0.1",
         mode: str = "max",
+        convention: str = "geoaware",
+        threshold: str = "bbox",
+        alphas: Sequence[float] = (0.01, 0.05, 0.1, 0.15),
     ) -> None:
-        facts = data.facts
-        convention, threshold = facts.get("convention", "geoaware"), facts.get("threshold", "bbox")
-        alphas, flags, geo_groups = (
-            facts.get("alphas", (0.01, 0.05, 0.1, 0.15)),
-            facts.get("flags"),
-            facts.get("geo_groups"),
-        )
+        flags, geo_groups = data.facts.get("flags"), data.facts.get("geo_groups")
         if convention not in CONVENTIONS:
-            raise ValueError(f"data.convention must be one of {sorted(CONVENTIONS)}, got '{convention}'")
+            raise ValueError(f"benchmark.convention must be one of {sorted(CONVENTIONS)}, got '{convention}'")
         if threshold not in THRESHOLDS:
-            raise ValueError(f"data.threshold must be one of {THRESHOLDS}, got '{threshold}'")
+            raise ValueError(f"benchmark.threshold must be one of {THRESHOLDS}, got '{threshold}'")
         self.alphas = [float(a) for a in alphas]
         self.convention = convention
         self.threshold = threshold
@@ -121,7 +119,7 @@ class SemanticBenchmark(Benchmark):
             else None,
             **data.extra_spec,
         }
-        groups = ["all", *(group_key("category", c) for c in sorted(set(facts["categories"])))]
+        groups = ["all", *(group_key("category", c) for c in sorted(set(data.facts["categories"])))]
         groups += [group_key(flag, v) for flag, values in self.flags.items() for v in values]
         groups += ["geo"] if self.geo_groups is not None else []
         super().__init__(spec, data.pair_names, groups, main_metric, mode)
@@ -146,23 +144,27 @@ class SemanticBenchmark(Benchmark):
             kpts0[valid].float(), kpts1[valid].float(), torch.ones(len(batch_idx), device=valid.device), batch_idx
         )
 
+    @staticmethod
+    def frame(batch: dict, side: int, b: int) -> tuple[Tensor, Tensor | None]:
+        """Scale and (centred letterbox) offset of image `side` of pair b: batch pixels -> original pixels."""
+        offset = batch.get(f"offset{side}")
+        return batch[f"scale{side}"][b].double().cpu(), None if offset is None else offset[b].double().cpu()
+
     def threshold_base(self, batch: dict, b: int) -> float:
         """L in original pixels of the prediction image."""
         side = self.pred_side
         if self.threshold == "image":
             return float(batch[f"size{side}"][b].max())
-        corners = to_original(
-            batch[f"bbox{side}"][b].double().cpu().reshape(2, 2), batch[f"scale{side}"][b].double().cpu()
-        )
+        corners = to_original(batch[f"bbox{side}"][b].double().cpu().reshape(2, 2), *self.frame(batch, side, b))
         return float((corners[1] - corners[0]).max())
 
     def errors(self, batch: dict, b: int, matches: Matches) -> Tensor:
         """Distances (original pixels) between predicted and annotated keypoints of pair b; inf without a prediction."""
         side = self.pred_side
         valid = batch["kpts_valid"][b].bool()
-        scale = batch[f"scale{side}"][b].double().cpu()
-        gt = to_original(batch[f"kpts{side}"][b][valid].double().cpu(), scale)
-        predicted = to_original((matches.kpts1 if side == 1 else matches.kpts0).double().cpu(), scale)
+        frame = self.frame(batch, side, b)
+        gt = to_original(batch[f"kpts{side}"][b][valid].double().cpu(), *frame)
+        predicted = to_original((matches.kpts1 if side == 1 else matches.kpts0).double().cpu(), *frame)
         return torch.nan_to_num((predicted - gt).norm(dim=-1), nan=float("inf"))
 
     def update(self, batch: dict, matches: Matches) -> list[dict[str, Any]]:

@@ -15,6 +15,12 @@ from omegaconf.errors import OmegaConfBaseException, ValidationError
 from corrlab.config.schema import register_configs
 
 TYPE_NAMES = {int: "an integer", float: "a number", bool: "a boolean (true or false)", str: "a string"}
+# keys that moved: old full key -> new full key (the semantic protocol's parameters went to the benchmark)
+MOVED_KEYS = {
+    "data.convention": "benchmark.convention",
+    "data.threshold": "benchmark.threshold",
+    "data.alphas": "benchmark.alphas",
+}
 
 
 class ConfigOverrideError(KeyError):
@@ -50,6 +56,12 @@ def unknown_key_message(full_key: str, valid: list[str]) -> str:
     return message + f" (To add a new key on purpose, write +{full_key}=...)"
 
 
+def moved_key_message(full_key: str, overrides: list[str]) -> str:
+    """'<old key> moved: write <new key>=<value>'."""
+    given = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").split("=", 1)[0] == full_key), "...")
+    return f"Config key '{full_key}' moved: write {MOVED_KEYS[full_key]}={given} (the benchmark owns its parameters: conf/benchmark/<name>.yaml)."
+
+
 def wrong_type_message(full_key: str, overrides: list[str], node: object) -> str:
     """'<key>=<value>': the expected type of the key (from its structured config), the value given."""
     given = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").split("=", 1)[0] == full_key), "?")
@@ -78,6 +90,8 @@ def check_overrides(config_dir: Path, config_name: str, overrides: list[str]) ->
             if key_error is None:
                 return
             full_key = key_error.full_key
+            if full_key in MOVED_KEYS:
+                raise UnknownConfigKeyError(moved_key_message(full_key, overrides)) from None
             parent_key = full_key.rpartition(".")[0]
             valid_overrides = [o for o in overrides if not o.lstrip("+~").startswith(full_key)]
             try:

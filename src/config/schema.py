@@ -99,6 +99,7 @@ class EvalConfig:
     allow_random_weights: bool = False
     device: str = "auto"
     precision: str = "32"
+    devices: int = 1
     predictions: Optional[str] = None
     save_predictions: bool = True
     num_figures: int = 4

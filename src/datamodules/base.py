@@ -39,7 +39,6 @@ class PairDataModule(L.LightningDataModule):
 
     name = "pairs"
     default_benchmark: str | None = None  # the conf/benchmark option used when none is chosen
-    scoring_options: tuple[str, ...] = ()  # options that change only the scoring, not what a method sees or predicts
 
     def __init__(
         self,

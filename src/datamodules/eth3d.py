@@ -22,7 +22,7 @@ from corrlab.datamodules.eth3d_index import (
 )
 from corrlab.datamodules.image_io import read_image
 from corrlab.datamodules.pair_dataset import PairDataset, image_id
-from corrlab.datamodules.resize import ResizePolicy
+from corrlab.datamodules.resize import ResizePolicy, evaluation_resize
 from corrlab.geometry.scaling import to_resized
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,7 @@ class ETH3DDataModule(PairDataModule):
         scenes: Sequence[str] | None = None,
         rates: Sequence[int] = RATES,
         resize: dict | None = None,
+        method_resize: dict | None = None,
         on_missing: str = "error",
         **loader_kwargs,
     ) -> None:
@@ -165,7 +166,7 @@ class ETH3DDataModule(PairDataModule):
         self.rates = [int(r) for r in rates]
         if not set(self.rates) <= set(RATES):
             raise ValueError(f"data.rates must be among {list(RATES)}, got {self.rates}")
-        self.resize = ResizePolicy(**(resize or {}))
+        self.resize = evaluation_resize(resize, None, method_resize)
         self.on_missing = on_missing
 
     def make_dataset(self, split: str) -> ETH3DPairs:

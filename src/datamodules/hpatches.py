@@ -20,7 +20,7 @@ from corrlab.datamodules.hpatches_layout import (
 )
 from corrlab.datamodules.image_io import read_image
 from corrlab.datamodules.pair_dataset import PairDataset, image_id
-from corrlab.datamodules.resize import ResizePolicy
+from corrlab.datamodules.resize import ResizePolicy, evaluation_resize
 from corrlab.geometry.scaling import homography_to_resized
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ class HPatchesDataModule(PairDataModule):
         exclude_large: bool = True,
         resolution: str = "original",
         resize: dict | None = None,
+        method_resize: dict | None = None,
         **loader_kwargs,
     ) -> None:
         super().__init__(**loader_kwargs)
@@ -150,10 +151,10 @@ class HPatchesDataModule(PairDataModule):
         self.subset = subset
         self.exclude_large = exclude_large
         self.resolution = resolution
-        if resize is None:
-            self.resize = RESOLUTIONS[resolution] or ResizePolicy()
+        if resize is None and RESOLUTIONS[resolution] is not None:
+            self.resize = RESOLUTIONS[resolution]  # the protocol's frame (short480) is the model input
         else:
-            self.resize = ResizePolicy(**resize)
+            self.resize = evaluation_resize(resize, None, method_resize)
 
     def make_dataset(self, split: str) -> HPatchesPairs:
         if split == "train":

@@ -3,7 +3,6 @@ the official CSVs, with the ground-truth flow of the homography on the target gr
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import cv2
@@ -13,38 +12,9 @@ import torch
 from corrlab.benchmarks.base import BenchmarkData
 from corrlab.datamodules.base import PairDataModule
 from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
-from corrlab.datamodules.hpatches_layout import HOW_TO_GET
+from corrlab.datamodules.hpatches_dense_layout import CSV_NAME, HOW_TO_GET, LAYOUT, read_pair_csv
 from corrlab.datamodules.image_io import read_image_array, to_tensor
 from corrlab.datamodules.pair_dataset import PairDataset
-
-CSV_NAME = "hpatches_all.csv"
-CSV_COLUMNS = ["obj", "im1", "im2", "Him", "Wim", *(f"H{i}{j}" for i in (1, 2, 3) for j in (1, 2, 3))]
-LAYOUT = """\
-<root>/ = hpatches-sequences-release: v_<name>/1.ppm ... 6.ppm (the CSVs name 59 v_ sequences)
-<csv_dir>/hpatches_all.csv = DenseMatching's assets/hpatches_all.csv (columns obj,im1,im2,Him,Wim,H11..H33; 295 rows)"""
-
-
-def read_pair_csv(path: Path) -> list[dict]:
-    """Rows of DenseMatching's HPatches CSV: sequence, image ids, the reference size and H (image 1 -> image k)."""
-    if not path.is_file():
-        raise DatasetNotFoundError("HPatches (dense)", path, LAYOUT, "DenseMatching assets/hpatches_all.csv")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames != CSV_COLUMNS:
-            raise UnreadableFileError(path, f"expected the columns {','.join(CSV_COLUMNS)}, got {reader.fieldnames}")
-        try:
-            return [
-                {
-                    "obj": row["obj"],
-                    "im1": int(float(row["im1"])),
-                    "im2": int(float(row["im2"])),
-                    "size1": (int(float(row["Him"])), int(float(row["Wim"]))),
-                    "H": np.array([float(row[c]) for c in CSV_COLUMNS[5:]]).reshape(3, 3),
-                }
-                for row in reader
-            ]
-        except ValueError as error:
-            raise UnreadableFileError(path, f"a row is not numeric ({error})") from error
 
 
 def scaled_homography(H: np.ndarray, size_ref: tuple[int, int], size_trg: tuple[int, int], size: tuple[int, int]):

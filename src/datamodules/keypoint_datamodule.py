@@ -1,5 +1,6 @@
 """Shared datamodule of the semantic keypoint datasets: resize policies, flip augmentation, missing-image
-handling and the PCK benchmark (convention, threshold, alphas, per-category / per-flag / geo-aware groups)."""
+handling, and what the PCK benchmark needs to know (categories, difficulty flags, geo-aware groups); the protocol's
+parameters (convention, threshold, alphas) are the benchmark's (conf/benchmark/semantic_pck.yaml)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,24 @@ from corrlab.datamodules.base import PairDataModule
 from corrlab.datamodules.errors import UnreadableFileError
 from corrlab.datamodules.keypoint_groups import Group
 from corrlab.datamodules.keypoint_pairs import KeypointPairDataset, missing_images
-from corrlab.datamodules.resize import ResizePolicy
+from corrlab.datamodules.resize import ResizePolicy, evaluation_resize
 
 log = logging.getLogger(__name__)
+NO_RESIZE = {"mode": "none", "size": None, "divisible_by": 1}  # the data configs' default: original size
 MAX_NAMED = 10  # missing files listed by name in messages (the count is always given)
+# options that moved from the data config to the benchmark (conf/benchmark/semantic_pck.yaml)
+MOVED_TO_BENCHMARK = ("convention", "threshold", "alphas")
+
+
+def refuse_moved_options(options: Mapping[str, object]) -> None:
+    """A clear error for data.convention / data.threshold / data.alphas, which the benchmark owns now."""
+    moved = [key for key in MOVED_TO_BENCHMARK if key in options]
+    if moved:
+        raise TypeError(
+            f"data.{moved[0]} moved to the benchmark: write "
+            + ", ".join(f"benchmark.{key}={options[key]}" for key in moved)
+            + " (the semantic protocol's convention, threshold and alphas are set on benchmark=semantic_pck)"
+        )
 
 
 class KeypointPairDataModule(PairDataModule):
@@ -29,7 +44,6 @@ class KeypointPairDataModule(PairDataModule):
     """
 
     default_benchmark = "semantic_pck"
-    scoring_options = ("convention", "threshold", "alphas")  # the query direction is the cache's prediction kind
     flags: Mapping[str, Sequence[int]] = {}
 
     def __init__(
@@ -39,20 +53,16 @@ class KeypointPairDataModule(PairDataModule):
         train_resize: dict | None = None,
         flip_probability: float = 0.0,
         skip_missing: bool = False,
-        convention: str = "geoaware",
-        threshold: str = "bbox",
-        alphas: Sequence[float] = (0.01, 0.05, 0.1, 0.15),
+        method_resize: dict | None = None,
         **loader_kwargs,
     ) -> None:
+        refuse_moved_options(loader_kwargs)
         super().__init__(**loader_kwargs)
         self.root = Path(root)
-        self.resize = ResizePolicy(**(resize or {}))
+        self.resize = evaluation_resize(resize, NO_RESIZE, method_resize)
         self.train_resize = ResizePolicy(**(train_resize or {}))
         self.flip_probability = flip_probability
         self.skip_missing = skip_missing
-        self.convention = convention
-        self.threshold = threshold
-        self.alphas = list(alphas)
         self.skipped: dict[str, list[str]] = {}
 
     @abstractmethod
@@ -106,9 +116,6 @@ class KeypointPairDataModule(PairDataModule):
             resize=self.resize_for(split).describe(),
             facts={
                 "categories": self.categories(split),
-                "convention": self.convention,
-                "threshold": self.threshold,
-                "alphas": self.alphas,
                 "flags": self.flags,
                 "geo_groups": self.geo_groups(split),
             },

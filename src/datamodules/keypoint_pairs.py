@@ -191,14 +191,16 @@ class KeypointPairDataset(PairDataset):
         for side, (image, path, odd) in enumerate(zip(images, (pair.image0, pair.image1), mirrored)):
             sample[f"image{side}_id"] = image_id(path, self.root, "mirrored" if odd else "")
             size = torch.tensor(image.shape[-2:])
-            resized, scale = self.resize(image)
+            resized, scale, offset = self.resize.apply(image)
             kpts = torch.from_numpy(getattr(pair, f"kpts{side}")).double()
             bbox = torch.from_numpy(getattr(pair, f"bbox{side}")).double().reshape(2, 2)
             sample[f"image{side}"] = resized
             sample[f"size{side}"] = size
             sample[f"scale{side}"] = scale
-            sample[f"kpts{side}"] = (to_resized(kpts, scale.double()) * valid[:, None]).float()  # 0 in empty slots
-            sample[f"bbox{side}"] = to_resized(bbox, scale.double()).reshape(4).float()
+            sample[f"offset{side}"] = offset
+            moved = to_resized(kpts, scale.double(), offset.double())
+            sample[f"kpts{side}"] = (moved * valid[:, None]).float()  # 0 in empty slots
+            sample[f"bbox{side}"] = to_resized(bbox, scale.double(), offset.double()).reshape(4).float()
             sample[f"kpts_visible{side}"] = torch.from_numpy(getattr(pair, f"visible{side}").copy())
         sample["kpts_valid"] = valid
         return sample

@@ -21,11 +21,12 @@ from corrlab.datamodules.megadepth_index import (
     scene_info_pairs,
 )
 from corrlab.datamodules.posed_index import PosedPairIndex, concat, load_pair_list
-from corrlab.datamodules.resize import ResizePolicy
+from corrlab.datamodules.resize import ResizePolicy, evaluation_resize
 from corrlab.datamodules.scene_sampler import ScenePairSampler
 
 log = logging.getLogger(__name__)
 MAX_SKIPPED_IN_SPEC = 20
+DEFAULT_EVAL_RESIZE = {"mode": "long", "size": 1200, "divisible_by": 1}  # conf/data/megadepth.yaml eval_resize
 
 
 class MegaDepthDataModule(PairDataModule):
@@ -65,6 +66,7 @@ class MegaDepthDataModule(PairDataModule):
         test_index: str | None = None,
         test_root: str | None = None,
         eval_resize: dict | None = None,
+        method_resize: dict | None = None,
         load_depth: bool = False,
         on_missing: str = "error",
         **loader_kwargs,
@@ -86,7 +88,7 @@ class MegaDepthDataModule(PairDataModule):
         self.train_resize = ResizePolicy(**(train_resize or {}))
         self.val_pairs = val_pairs
         self.val_max_pairs = val_max_pairs
-        self.eval_resize = ResizePolicy(**(eval_resize or {"mode": "long", "size": 1200}))
+        self.eval_resize = evaluation_resize(eval_resize, DEFAULT_EVAL_RESIZE, method_resize)
         self.val_resize = ResizePolicy(**val_resize) if val_resize else self.eval_resize
         self.test_index = Path(test_index) if test_index else self.root / "megadepth_test_1500_scene_info"
         self.test_root = Path(test_root) if test_root else self.root

@@ -213,15 +213,15 @@ def verify(root: str | Path, splits: Sequence[str] | None = None) -> list[str]:
 
 
 class PFPascalDataModule(KeypointPairDataModule):
-    """`data=pfpascal`: PF-Pascal with L = the image's longer side (see docs/semantic.md).
-
-    max_keypoints: keypoint slots per pair (weakalign pads to 20).  The checkpointed metric is PCK@0.1.
+    """`data=pfpascal`: PF-Pascal, scored by default with `benchmark=pfpascal_pck` (L = the image's longer side;
+    see docs/semantic.md).  max_keypoints: keypoint slots per pair (weakalign pads to 20).
     """
 
     name = "pfpascal"
+    default_benchmark = "pfpascal_pck"
 
-    def __init__(self, root: str, max_keypoints: int = MAX_KEYPOINTS, threshold: str = "image", **kwargs) -> None:
-        super().__init__(root, threshold=threshold, **kwargs)
+    def __init__(self, root: str, max_keypoints: int = MAX_KEYPOINTS, **kwargs) -> None:
+        super().__init__(root, **kwargs)
         self.max_keypoints = max_keypoints
         self.csv: dict[str, Path] = {}
 

@@ -1,5 +1,6 @@
 """PIL resampling of float image tensors: the references that read and resize with PIL (Patch2Pix) are
-reproduced by resizing the 8-bit values as PIL does (its bicubic differs from torch's, antialiased or not)."""
+reproduced by resizing the 8-bit values as PIL does (its bicubic differs from torch's, antialiased or not; torch has
+no Lanczos)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-PIL_INTERPOLATIONS = {"pil_bilinear": Image.Resampling.BILINEAR, "pil_bicubic": Image.Resampling.BICUBIC}
+PIL_INTERPOLATIONS = {
+    "pil_bilinear": Image.Resampling.BILINEAR,
+    "pil_bicubic": Image.Resampling.BICUBIC,
+    "pil_lanczos": Image.Resampling.LANCZOS,  # GeoAware-SC's letterbox (utils/utils_correspondence.py resize)
+}
 
 
 def pil_resize(image: Tensor, height: int, width: int, interpolation: str) -> Tensor:

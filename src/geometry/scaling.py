@@ -2,7 +2,8 @@
 
 Convention (everywhere in corrlab): pixel centres sit at integer coordinates, so pixel (0, 0) covers
 [-0.5, 0.5]^2 and an image of width W spans [-0.5, W - 0.5].  A resize by s = resized / original maps
-x to (x + 0.5) * s - 0.5.  `scale` tensors are (..., 2) as (sx, sy).
+x to (x + 0.5) * s - 0.5.  `scale` tensors are (..., 2) as (sx, sy).  A centred letterbox adds `offset` (ox, oy),
+the canvas position of the resized image's top-left corner: x -> (x + 0.5) * s - 0.5 + o.
 """
 
 from __future__ import annotations
@@ -24,14 +25,17 @@ def resize_matrix(scale: Tensor) -> Tensor:
     return m
 
 
-def to_original(points: Tensor, scale: Tensor) -> Tensor:
-    """Points (..., N, 2) in resized pixels -> original pixels."""
+def to_original(points: Tensor, scale: Tensor, offset: Tensor | None = None) -> Tensor:
+    """Points (..., N, 2) in resized pixels (of a canvas where the image starts at `offset`) -> original pixels."""
+    if offset is not None:
+        points = points - offset.to(points).unsqueeze(-2)
     return (points + 0.5) / scale.to(points).unsqueeze(-2) - 0.5
 
 
-def to_resized(points: Tensor, scale: Tensor) -> Tensor:
-    """Points (..., N, 2) in original pixels -> resized pixels."""
-    return (points + 0.5) * scale.to(points).unsqueeze(-2) - 0.5
+def to_resized(points: Tensor, scale: Tensor, offset: Tensor | None = None) -> Tensor:
+    """Points (..., N, 2) in original pixels -> resized pixels (shifted by `offset` on a letterbox canvas)."""
+    resized = (points + 0.5) * scale.to(points).unsqueeze(-2) - 0.5
+    return resized if offset is None else resized + offset.to(resized).unsqueeze(-2)
 
 
 def homography_to_resized(H: Tensor, scale0: Tensor, scale1: Tensor) -> Tensor:

@@ -15,7 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from corrlab.matches import Matches
 from corrlab.modules.base import MatchingModule
-from corrlab.pipeline.instantiate import instantiate, instantiate_collection
+from corrlab.pipeline.instantiate import instantiate, instantiate_collection, instantiate_method
+from corrlab.pipeline.multi_device import check_devices, export_on_devices
 from corrlab.pipeline.prediction_cache import PredictionCache, pair_key, prediction_source
 from corrlab.pipeline.provenance import weight_sources
 from corrlab.pipeline.run_files import write_config, write_json, write_jsonl
@@ -135,7 +136,7 @@ def progress_bar() -> Progress:
 
 def build_module(cfg: DictConfig, device: torch.device) -> tuple[MatchingModule, list[dict[str, str]] | str]:
     """The method with its weights loaded, in eval mode on `device`."""
-    module = instantiate(cfg.model)
+    module = instantiate_method(cfg.model)
     loaded = load_weights(module, cfg)
     return module.eval().to(device), loaded
 
@@ -151,9 +152,9 @@ def autocast(module: MatchingModule, precision: str, device: torch.device):
     return torch.autocast(device.type, dtype=PRECISIONS[precision])
 
 
-def open_cache(cfg: DictConfig, datamodule: Any) -> PredictionCache | None:
+def open_cache(cfg: DictConfig) -> PredictionCache | None:
     """`predictions=` (refused when stale), else the run's own <run dir>/predictions.h5 (made afresh), else none."""
-    source = prediction_source(cfg, tuple(getattr(datamodule, "scoring_options", ())))
+    source = prediction_source(cfg)
     if cfg.predictions:
         return PredictionCache(cfg.predictions, source)
     if not cfg.save_predictions:
@@ -213,16 +214,22 @@ def evaluate(cfg: DictConfig) -> dict:
     datamodule = instantiate(cfg.data)
     benchmark = datamodule.make_benchmark(cfg.split)
     start = time.perf_counter()
+    world, exported = check_devices(cfg), 0
     with ExitStack() as stack:
-        cache = open_cache(cfg, datamodule)
+        cache = open_cache(cfg)
         if cache is not None:
             stack.enter_context(cache)
+        names, kind = datamodule.pair_names(cfg.split), benchmark.prediction_kind
+        if world > 1 and not cache.has(kind, names):  # exported on several processes, then scored from the cache
+            exported = export_on_devices(cfg, cache, kind, names)
         run = predict_and_score(cfg, datamodule, benchmark, cache)
     records, figures = run["records"], run["figures"]
     predictions = None
     if cache is not None:
         predictions = {"file": str(cache.path), "fingerprint": cache.fingerprint, "kind": benchmark.prediction_kind}
-        predictions.update(predicted=run["predicted"], from_cache=run["from_cache"])
+        predictions.update(
+            predicted=run["predicted"] + exported, from_cache=run["from_cache"] - exported, devices=world
+        )
 
     summary = benchmark.summary()
     summary.update(

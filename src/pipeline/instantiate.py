@@ -7,7 +7,7 @@ from typing import Any
 
 import hydra
 from hydra.errors import InstantiationException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 
 class ConfigArgumentError(TypeError):
@@ -41,6 +41,15 @@ def instantiate(config: DictConfig, **kwargs: Any) -> Any:
             valid = ", ".join(accepted_arguments(config._target_))
             raise ConfigArgumentError(f"{error}\nValid arguments of {config._target_}: {valid}") from error
         raise
+
+
+def instantiate_method(config: DictConfig) -> Any:
+    """The method of a model config.  Its `input_resize` is not an argument: the datamodule applies it (data
+    configs read it as `method_resize`), so the one evaluation resize happens there."""
+    config = config.copy()
+    with open_dict(config):
+        config.pop("input_resize", None)
+    return instantiate(config)
 
 
 def instantiate_collection(config: DictConfig | None) -> list[Any]:

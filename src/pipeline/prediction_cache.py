@@ -38,13 +38,12 @@ class StalePredictionCacheError(ValueError):
     """The cache was made by another model, weights or input configuration."""
 
 
-def prediction_source(cfg: DictConfig, scoring_options: tuple[str, ...] = ()) -> dict[str, Any]:
+def prediction_source(cfg: DictConfig) -> dict[str, Any]:
     """What a method's predictions depend on: model config (+ content of files it names), weights and checkpoint
-    (path and sha256), the data config except loader options, its benchmark and scoring-only options, split, seed
-    and precision."""
+    (path and sha256), the data config except loader options and its benchmark, split, seed and precision."""
     model = OmegaConf.to_container(cfg.model, resolve=True)
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    data = {k: v for k, v in data.items() if k not in NOT_INPUTS and k not in scoring_options}
+    data = {k: v for k, v in data.items() if k not in NOT_INPUTS}
     weights = {role: {"file": path, "sha256": _hash(path)} for role, path in weight_sources(cfg.weights).items()}
     checkpoint = {"file": cfg.ckpt_path, "sha256": _hash(cfg.ckpt_path)} if cfg.ckpt_path else None
     return {

@@ -10,7 +10,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from corrlab.pipeline.instantiate import instantiate, instantiate_collection
+from corrlab.pipeline.instantiate import instantiate, instantiate_collection, instantiate_method
 from corrlab.pipeline.run_files import write_config, write_json
 from corrlab.tracking.run_end import close_loggers
 from corrlab.training.checkpoints import AtomicCheckpointIO, LastCheckpoint
@@ -30,7 +30,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = instantiate(cfg.data)
-    module = instantiate(cfg.model)
+    module = instantiate_method(cfg.model)
     if cfg.activation_checkpointing:
         blocks = enable_activation_checkpointing(module)
         log.info("activation checkpointing: %d blocks of %s", blocks, type(module).__name__)

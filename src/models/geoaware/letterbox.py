@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor
+
+from corrlab.datamodules.resize import ResizePolicy
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,10 @@ class Letterbox:
         return (points - points.new_tensor(self.offset)) / self.scale
 
     def image(self, image: Tensor) -> Tensor:
-        """3 x H x W in [0, 1] -> 3 x size x size (antialiased bilinear; the reference resizes with PIL Lanczos)."""
-        h, w = self.resized
-        resized = F.interpolate(image[None].float(), size=(h, w), mode="bilinear", antialias=True, align_corners=False)
-        out = torch.zeros(image.shape[0], self.size, self.size, dtype=resized.dtype, device=image.device)
-        x, y = self.offset
-        out[:, y : y + h, x : x + w] = resized[0].clamp(0, 1)
-        return out
+        """3 x H x W in [0, 1] -> 3 x size x size: PIL Lanczos on the 8-bit image, centred on a zero canvas, as the
+        reference's `resize` (the datamodules' ResizePolicy letterbox with pad=centre, one implementation)."""
+        policy = ResizePolicy("letterbox", self.size, interpolation="pil_lanczos", pad="centre")
+        return policy.apply(image.float())[0]
 
 
 def mirror_x(points: Tensor, size: int) -> Tensor:
