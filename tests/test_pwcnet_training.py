@@ -77,6 +77,6 @@ def test_train_py_pwcnet_on_synthetic_flow(tmp_path, monkeypatch):
         "~callbacks.progress_bar",
     ]
     cfg = compose_config("train", overrides, tmp_path)
-    assert cfg.model.optimizer.lr == 1e-3 and cfg.model.certainty == "none"  # the short schedule applied
+    assert cfg.model.optimizer.lr == 3e-4 and cfg.model.certainty == "none"  # the short schedule applied
     metrics = train(cfg)
     assert math.isfinite(metrics["val/aepe"]) and (tmp_path / "metrics.json").is_file()
