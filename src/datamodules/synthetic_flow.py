@@ -221,8 +221,11 @@ class SyntheticFlowDataModule(PairDataModule):
             raise ValueError(
                 f"synthetic_flow transforms must be a non-empty subset of {TRANSFORMS}, got {list(transforms)}"
             )
-        if min(image_size) < 256 or any(s % 8 for s in image_size):
-            raise ValueError(f"synthetic_flow image_size must be multiples of 8 and >= 256 (GLU-Net), got {image_size}")
+        if min(image_size) < 64 or any(s % 8 for s in image_size):
+            raise ValueError(
+                "synthetic_flow image_size must be multiples of 8 and >= 64 (GLU-Net trains at >= 256, PWC-Net at "
+                f"multiples of 64), got {image_size}"
+            )
         self.root = root
         if root is None:
             photos = skimage_photo_dir()

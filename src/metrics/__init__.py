@@ -3,7 +3,8 @@ means use torchmetrics.aggregation (SumMetric, MeanMetric)."""
 
 from corrlab.metrics.endpoint_error import EndpointError
 from corrlab.metrics.error_auc import ErrorAUC
+from corrlab.metrics.flow_outliers import FlowOutlierRate
 from corrlab.metrics.semantic_pck import SemanticPCK
 from corrlab.metrics.threshold_accuracy import ThresholdAccuracy
 
-__all__ = ["EndpointError", "ErrorAUC", "SemanticPCK", "ThresholdAccuracy"]
+__all__ = ["EndpointError", "ErrorAUC", "FlowOutlierRate", "SemanticPCK", "ThresholdAccuracy"]

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from corrlab.losses.multiscale_epe import MultiScaleEPE
 from corrlab.models.dense_flow.official import GLUNET_RULES
+from corrlab.models.glunet.flipping import coarse_score, estimate_flow_with_flipping
 from corrlab.models.glunet.glunet import LOW_RES, GLUNet, GLUNetConfig, estimate_flow, preprocess_pair
 from corrlab.modules.dense_flow import DenseFlowMatcher
 
@@ -25,6 +26,7 @@ class GLUNetMatcher(DenseFlowMatcher):
         global_optim_iter: int = 3,
         local_optim_iter: int = 3,
         iterative_refinement: bool = True,
+        flipping_condition: bool = False,
         backbone_weights: str | None = None,
         level_weights: tuple[float, ...] = (0.32, 0.08, 0.02, 0.01),
         apply_mask: bool = False,
@@ -41,6 +43,7 @@ class GLUNetMatcher(DenseFlowMatcher):
             self.net.pyramid.load_imagenet(backbone_weights, key="model.backbone_weights")
         self.loss = MultiScaleEPE(tuple(level_weights))
         self.apply_mask = apply_mask
+        self.flipping_condition = flipping_condition
 
     def load_official(self, path) -> None:
         super().load_official(path)
@@ -55,6 +58,11 @@ class GLUNetMatcher(DenseFlowMatcher):
             )
 
     def estimate_flow(self, source: Tensor, target: Tensor) -> Tensor:
+        """`flipping_condition`: GOCor / DenseMatching's mirrored-target test (models/glunet/flipping.py)."""
+        if self.flipping_condition:
+            return estimate_flow_with_flipping(
+                lambda s, t: estimate_flow(self.net, s, t), lambda s, t: coarse_score(self.net, s, t), source, target
+            )
         return estimate_flow(self.net, source, target)
 
     def compute_losses(self, batch: dict) -> dict[str, Tensor]:

@@ -1,0 +1,5 @@
+"""KITTI-2015 optical flow (official training layout)."""
+
+from corrlab.datamodules.catalog.kitti_entry import entry
+
+ENTRY = entry(2015)
