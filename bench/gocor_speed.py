@@ -81,6 +81,7 @@ def worker(side: str, reference_root: str, width: int, height: int) -> dict:
 
     install(reference_root)
     torch.set_grad_enabled(False)
+    torch.manual_seed(0)  # the same initial weights (randomise perturbs them) in every worker process
     reference, ours, _, _ = build_glunet(True)
     reference.eval(), ours.eval()
     source, target = pair(width, height)
