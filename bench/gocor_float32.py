@@ -200,6 +200,7 @@ def main() -> None:
     args = parser.parse_args()
     install(args.reference)
     torch.set_grad_enabled(False)
+    torch.manual_seed(0)  # the same initial weights in every process (for --dump / --against)
     results, dumps = {}, {}
     against = torch.load(args.against, weights_only=True) if args.against else None
     for pair in args.pairs:
