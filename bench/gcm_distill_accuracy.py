@@ -86,20 +86,21 @@ def accuracy(net: torch.nn.Module, image0, image1, H: torch.Tensor, stride: int)
     return out
 
 
-def networks(students: list[str], teacher: Path, released: Path) -> dict[str, torch.nn.Module]:
-    """Name -> network in eval mode: random (seed 0), the given students, the released student, the teacher."""
+def networks(students: list[str], teacher: Path, released: Path, baselines: bool) -> dict[str, torch.nn.Module]:
+    """Name -> network in eval mode: random (seed 0), the given students, the released student, the teacher
+    (only the given students without `baselines`)."""
     torch.manual_seed(0)
-    nets = {"random student (seed 0)": student_quad_l2net_confcfs()}
+    nets = {"random student (seed 0)": student_quad_l2net_confcfs()} if baselines else {}
     for spec in students:
         name, _, path = spec.rpartition("=")
         net = student_quad_l2net_confcfs()
         load_student(net, path)
         nets[name or path] = net
-    if released.is_file():
+    if baselines and released.is_file():
         net = student_quad_l2net_confcfs()
         load_student(net, released)
         nets["released dstl_r2d2.pt"] = net
-    if teacher.is_file():
+    if baselines and teacher.is_file():
         nets[f"teacher {teacher.name}"] = load_official(teacher)
     return {name: net.eval() for name, net in nets.items()}
 
@@ -112,9 +113,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=320, help="longer side of the HPatches images")
     parser.add_argument("--stride", type=int, default=8, help="query grid step on image 0")
     parser.add_argument("--synthetic", type=int, default=8, help="held-out synthetic pairs")
+    parser.add_argument(
+        "--baselines", action=argparse.BooleanOptionalAction, default=True, help="random, released, teacher"
+    )
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    nets = networks(args.student, args.teacher, args.released)
+    nets = networks(args.student, args.teacher, args.released, args.baselines)
     sets = {"synthetic (held out)": synthetic_pairs(args.synthetic)}
     if (SHARED / "hpatches" / "partial_pairs").is_dir():
         sets[f"HPatches 3 pairs @{args.size}px"] = hpatches_pairs(args.size)
