@@ -126,11 +126,15 @@ class SyntheticHomographyPairs(PairDataset):
             return np.random.default_rng([self.seed, index])
         return np.random.default_rng([self.seed, self.epoch, index])
 
+    def sample_zoom(self, rng: np.random.Generator) -> float:
+        """How many views fit across the photo's relatively shorter side (uniform in `zoom`)."""
+        return rng.uniform(*self.zoom)
+
     def __getitem__(self, index: int) -> dict:
         rng = self._rng(index)
         photo = self.photos[index % len(self.photos)]
         h, w = self.height, self.width
-        zoom = rng.uniform(*self.zoom)
+        zoom = self.sample_zoom(rng)
         factor = max(h * zoom / photo.shape[0], w * zoom / photo.shape[1])
         small = cv2.resize(
             photo, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
