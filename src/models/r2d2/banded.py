@@ -68,7 +68,7 @@ def band_forward(blocks, image: Tensor, first: int, last: int) -> Tensor:
     """Trunk output rows [first, last) of a B x C x H x W input (inference only: no graph is kept)."""
     height = image.shape[2]
     ranges = needed_rows(blocks, first, last, height)
-    (top, bottom), x = ranges[0], image[:, :, ranges[0][0] : ranges[0][1]]
+    top, x = ranges[0][0], image[:, :, ranges[0][0] : ranges[0][1]]
     for (conv, after), (a, b) in zip(blocks, ranges[1:]):
         pad, reach = conv.padding[0], conv.dilation[0] * (conv.kernel_size[0] - 1)
         want_top, want_bottom = a - pad, b - pad + reach  # input rows of this block, zero outside [0, height)
@@ -77,7 +77,7 @@ def band_forward(blocks, image: Tensor, first: int, last: int) -> Tensor:
         x = F.conv2d(x, conv.weight, conv.bias, padding=(0, conv.padding[1]), dilation=conv.dilation)
         for op in after:
             x = batch_norm_(x, op) if isinstance(op, nn.BatchNorm2d) else x.clamp_min_(0)
-        top, bottom = a, b
+        top = a
     return x
 
 
