@@ -14,7 +14,7 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
-from corrlab.models.gcm.student import banded_student_pyramid, student_quad_l2net_confcfs
+from corrlab.models.gcm.student import student_pyramid, student_quad_l2net_confcfs
 
 VGG19_TAPS = (7, 12, 21, 30, 32)  # features indices of conv2_2, conv3_2, conv4_2, conv5_2, conv5_3
 TORCHVISION_FILES = {"vgg19": "vgg19-dcbb9e9d.pth", "resnet18": "resnet18-f37072fd.pth"}
@@ -36,8 +36,7 @@ def read_torchvision_file(path: str | Path, key: str, arch: str) -> dict[str, Te
 
 
 class StudentPyramid(nn.Module):
-    """R2D2_STU: the student trunk (`net`, weights from dstl_r2d2.pt) and its normalised avg-pool pyramid, computed
-    in row bands (bit-identical to the whole-image pass, without its full-resolution intermediate maps)."""
+    """R2D2_STU: the student trunk (`net`, weights from dstl_r2d2.pt) and its normalised avg-pool pyramid."""
 
     strides = (1, 2, 4, 8, 16, 16)
 
@@ -45,12 +44,11 @@ class StudentPyramid(nn.Module):
         super().__init__()
         self.net = student_quad_l2net_confcfs()
 
-    def forward(self, image: Tensor) -> list[Tensor]:
-        return banded_student_pyramid(self.net, image)
+    def raw(self, image: Tensor) -> Tensor:
+        return self.net.features(image)
 
-    def coarsest(self, image: Tensor) -> Tensor:
-        """The dw16 level alone (what stage 0 needs of image B): the finer levels are never stored."""
-        return banded_student_pyramid(self.net, image, first_level=4)[-1]
+    def forward(self, image: Tensor) -> list[Tensor]:
+        return student_pyramid(self.raw(image))
 
 
 VGG19_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")

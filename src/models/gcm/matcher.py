@@ -22,8 +22,7 @@ from torch import Tensor, nn
 from corrlab.models.gcm.backbones import BACKBONES
 from corrlab.models.gcm.dense_matching import dense_feature_matching
 from corrlab.models.gcm.refinement import refine_points
-from corrlab.models.gcm.student import student_quad_l2net_confcfs
-from corrlab.models.r2d2.banded import banded_features
+from corrlab.models.gcm.student import coarse_student_level, student_quad_l2net_confcfs
 from corrlab.models.r2d2.patchnet import quad_l2net_confcfs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -105,14 +104,13 @@ class GCMMatcher(nn.Module):
         self.reference_compatible = reference_compatible
 
     def coarsest(self, image: Tensor) -> Tensor:
-        """The coarsest map only (image B in stage 0); the student's finer levels are never stored."""
+        """The coarsest map only (image B in stage 0); the student's finer levels are freed as they go."""
         if self.backbone_name == "student":
-            return self.backbone.coarsest(image)
+            return coarse_student_level(self.backbone.raw(image))
         return self.backbone(image)[-1]
 
     def fine_features(self, image: Tensor) -> Tensor:
-        """The fine descriptor's raw full-resolution map, computed in row bands (bit-identical, less memory)."""
-        return banded_features(self.fine.ops, image)
+        return self.fine.features(image)
 
     @torch.no_grad()
     def match(self, image_a: np.ndarray, image_b: np.ndarray) -> GCMResult:

@@ -38,6 +38,14 @@ def student_pyramid(raw: Tensor) -> list[Tensor]:
     return [*levels, levels[-1]]
 
 
+def coarse_student_level(raw: Tensor) -> Tensor:
+    """The dw16 level alone (what stage 0 needs of image B); intermediate levels are freed as it goes."""
+    x = raw
+    for _ in range(4):
+        x = F.normalize(F.avg_pool2d(x, 2, stride=2), p=2, dim=1)
+    return x
+
+
 def banded_student_pyramid(net: R2D2Net, image: Tensor, first_level: int = 0, rows: int = BAND_ROWS) -> list[Tensor]:
     """`student_pyramid(net.features(image))`, bit for bit, computed band by band: no full-resolution intermediate
     map exists, and levels below `first_level` are not kept (None; 4 = dw16 only, what stage 0 needs of B)."""
