@@ -16,7 +16,7 @@ REFERENCE_V_ADAM = (11583, "5948403a60a3cf42", "4cfaa097d11bcc46")
 
 
 # the mended default (reference_compatible=false) on v_adam, recorded before the row-band trunk (commit 70d8935):
-# the banded student pyramid must keep it bit for bit (the other pairs' digests are in docs/gcm.md, Performance)
+# any speed-up must keep it bit for bit (the other pairs' digests are in docs/gcm.md, Performance)
 MENDED_V_ADAM = (11452, "24ed86057403a149", "bf17c11ee75df8c6")
 
 
