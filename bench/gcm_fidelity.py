@@ -3,10 +3,12 @@
 The reference runs in a scratch copy (never in this repository), exported and patched for the CPU by `setup`:
   git --git-dir=<mirror of AlexHan5832/GCM> archive HEAD | tar x -C /tmp/gcm-ref
   + POSIX path and map_location='cpu' for dstl_r2d2.pt (utils/model_utils.py, nets/r2d2/patchnet.py).
-Its VGG configs take torchvision's vgg19 file from $TORCH_HOME; ImageNet weights cannot be downloaded here, so a
-seeded random VGG-19 saved in torchvision's format is put there and given to corrlab as weights.backbone.
+Its VGG and ResNet-18 configs take torchvision's vgg19 / resnet18 file from $TORCH_HOME; ImageNet weights cannot be
+downloaded here, so a seeded random VGG-19 / ResNet-18 (`torch.manual_seed(0)`) saved in torchvision's format is put
+there and given to corrlab as weights.backbone.
 
-  python -m bench.gcm_fidelity --mirror /work/.mirror/AlexHan5832+GCM/repo --configs avg_r2d2_95 avg_r2d2_6 vgg_dstlr2d2_95
+  python -m bench.gcm_fidelity --mirror /work/.mirror/AlexHan5832+GCM/repo --configs avg_r2d2_95 avg_r2d2_6 vgg_dstlr2d2_95 \
+      resnet18_dstlr2d2_95 resnet18_dstlr2d2_6
 
 Prints, per config and pair: match counts of the reference, corrlab reference_compatible=true (with a bitwise
 comparison of the coordinates) and the mended default, MMA@1/3/5 (IME's definition, unrounded) and CPU seconds.
@@ -39,7 +41,11 @@ REFERENCE_NAMES = {
     "avg_r2d2_6": "Avg_R2D2_6",
     "vgg_dstlr2d2_95": "VGG_dstlR2D2_95",
     "vgg_dstlr2d2_6": "VGG_dstlR2D2_6",
+    "resnet18_dstlr2d2_95": "ResNet18_dstlR2D2_95",
+    "resnet18_dstlr2d2_6": "ResNet18_dstlR2D2_6",
 }
+# seeded random ImageNet-format backbones, the same file on both sides (torchvision's file names)
+RANDOM_BACKBONES = {"vgg": "vgg19-dcbb9e9d.pth", "resnet18": "resnet18-f37072fd.pth"}
 DATA = PROJECT_ROOT.parent / "shared" / "data"
 DRIVER = """
 import os, sys, time, numpy as np, yaml
@@ -76,12 +82,20 @@ def setup(mirror: Path, folder: Path, weights: Path) -> None:
     )
     (folder / "corrlab_driver.py").write_text(DRIVER)
     checkpoints = folder / "torchhome" / "hub" / "checkpoints"
-    if not (checkpoints / "vgg19-dcbb9e9d.pth").is_file():
-        import torchvision
+    import torchvision
 
-        checkpoints.mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(0)
-        torch.save(torchvision.models.vgg19().state_dict(), checkpoints / "vgg19-dcbb9e9d.pth")
+    for prefix, file in RANDOM_BACKBONES.items():
+        if not (checkpoints / file).is_file():
+            checkpoints.mkdir(parents=True, exist_ok=True)
+            torch.manual_seed(0)
+            arch = torchvision.models.vgg19 if prefix == "vgg" else torchvision.models.resnet18
+            torch.save(arch().state_dict(), checkpoints / file)
+
+
+def random_backbone(folder: Path, config: str) -> Path | None:
+    """The seeded random torchvision file a VGG / ResNet-18 config uses on both sides (None for the student)."""
+    prefix = next((p for p in RANDOM_BACKBONES if config.startswith(p)), None)
+    return None if prefix is None else folder / "torchhome" / "hub" / "checkpoints" / RANDOM_BACKBONES[prefix]
 
 
 def run_reference(folder: Path, config: str, weights: Path) -> Path:
@@ -143,8 +157,7 @@ def main() -> None:
     setup(args.mirror, args.folder, weights)
     table = []
     for config in args.configs:
-        backbone = args.folder / "torchhome" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
-        backbone = backbone if config.startswith("vgg") else None
+        backbone = random_backbone(args.folder, config)
         out = args.folder / "out" / config if args.skip_reference else run_reference(args.folder, config, weights)
         ours = run_corrlab(config, weights, backbone, compatible=True) if "compatible" in args.modes else None
         mended = run_corrlab(config, weights, backbone, compatible=False) if "mended" in args.modes else None
