@@ -3,6 +3,8 @@ strides, the kept blocks and the in-place FreeU against diffusers' own UNet forw
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -105,10 +107,17 @@ def test_missing_weights_name_the_key_and_the_release(tmp_path):
         SDDecoderFeatures(str(tmp_path / "v1-5-pruned-emaonly.safetensors"))
 
 
+def mean_errors(run) -> dict[str, float]:
+    """Mean transfer error per pair from an evaluation's per_pair.jsonl."""
+    rows = [json.loads(line) for line in (run / "per_pair.jsonl").read_text().splitlines()]
+    return {r["name"]: r["mean_error_px"] for r in rows}
+
+
 @pytest.mark.slow
 def test_extract_from_the_backbones_then_evaluate(tiny_sd, tmp_path, monkeypatch):
     """corrlab-extract-features features.source=backbones (tiny SD + tiny DINOv2 in the official format) writes the
-    fp16 cache with the mirrors; eval.py reads it.  Zero-shot: the tiny widths cannot feed the AggregationNetwork's
+    fp16 cache with the mirrors; eval.py reads it, and gives the same results with
+    model/features=backbones computing them from the images.  Zero-shot: the tiny widths cannot feed the AggregationNetwork's
     official 640/1280/1280/768 inputs."""
     from functools import partial
 
@@ -147,3 +156,12 @@ def test_extract_from_the_backbones_then_evaluate(tiny_sd, tmp_path, monkeypatch
     overrides += [f"model.features.root={tmp_path / 'cache'}"]
     summary = evaluate(compose_config("eval", overrides, tmp_path / "run"))
     assert summary["metrics"]["num_pairs"] == 2 and 0.0 <= summary["metrics"]["pck@0.1"] <= 1.0
+
+    # model/features=backbones: the same evaluation straight from the images (flip test on the mirrored images)
+    overrides = ["model=geoaware_zero_shot", "data=spair", f"data.root={root}", *TINY, "num_figures=0"]
+    overrides += ["model/features=backbones", f"model.features.dino_weights={tmp_path / 'dinov2_vitb14_pretrain.pth'}"]
+    overrides += [f"model.features.sd_weights={tiny_sd}", "model.features.device=cpu"]
+    direct = evaluate(compose_config("eval", overrides, tmp_path / "direct"))
+    assert direct["metrics"] == pytest.approx(summary["metrics"])
+    errors = {run: mean_errors(tmp_path / run) for run in ("run", "direct")}
+    assert errors["direct"] == pytest.approx(errors["run"], abs=0.05)  # fp16 storage of the cache

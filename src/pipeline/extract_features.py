@@ -98,20 +98,15 @@ class BackboneExtraction:
     16 * grid (960), so both give grid x grid maps (s4 / s5 at grid / 2, grid / 4)."""
 
     def __init__(self, dino_weights: str | None, sd_weights: str | None, device: str, grid: int = 60) -> None:
-        from corrlab.models.geoaware.backbones import DinoFeatures
-        from corrlab.models.geoaware.sd_features import SDDecoderFeatures
+        from corrlab.models.geoaware.backbones import BackboneFeatures
 
-        self.device = torch.device(
-            "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
-        )
-        self.dino = DinoFeatures(dino_weights, image_size=14 * grid).to(self.device)
-        self.sd = SDDecoderFeatures(sd_weights, image_size=16 * grid).to(self.device)
+        self.backbones = BackboneFeatures(dino_weights, sd_weights, device, grid, config_key="features")
 
     def __call__(self, key: str, path: Path) -> dict[str, torch.Tensor]:
-        image = read_image(path).to(self.device)
+        image = read_image(path)
         parts = {}
         for suffix, img in (("", image), ("_flip", image.flip(-1))):
-            parts.update({f"{k}{suffix}": v for k, v in self.sd(img).items()}, **{f"dino{suffix}": self.dino(img)})
+            parts.update({f"{k}{suffix}": v for k, v in self.backbones.parts(img).items()})
         return parts
 
 
