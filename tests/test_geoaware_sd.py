@@ -89,6 +89,37 @@ def test_kept_blocks_and_freeu_equal_diffusers_forward(tiny_sd):
     assert (ours["s3"] - extractor(image)["s3"]).abs().max() > 1e-3
 
 
+def test_slide_offsets_as_odise():
+    from corrlab.models.geoaware.sd_features import slide_offsets
+
+    assert slide_offsets(960, 512) == [0, 448]  # the reference's 960 letterbox in 512 crops
+    assert slide_offsets(512, 512) == [0] and slide_offsets(1100, 512) == [0, 512, 588]
+
+
+@pytest.mark.slow
+def test_sliding_window_maps_are_the_mean_of_the_crops(tiny_sd):
+    """192 letterbox in 128 crops at offsets 0 and 64: each map is the mean of the single passes over the crops
+    covering a cell (s3 stride 16: crop cells 0-7 and 4-11, overlap 4-7; s4 stride 32: 0-3 / 2-5; s5: 0-1 / 1-2)."""
+    from corrlab.models.geoaware.sd_features import SDDecoderFeatures
+
+    image = torch.rand(3, 60, 80, generator=torch.Generator().manual_seed(2))
+    ours = SDDecoderFeatures(str(tiny_sd), image_size=192, window=128)(image)
+    single = SDDecoderFeatures(str(tiny_sd), image_size=128, window=0)
+    boxed = Letterbox(60, 80, 192).image(image)
+    crops = {(y, x): single(boxed[:, y : y + 128, x : x + 128]) for y in (0, 64) for x in (0, 64)}
+    for name, (size, cells, offset) in {"s3": (12, 8, 4), "s4": (6, 4, 2), "s5": (3, 2, 1)}.items():
+        total = torch.zeros(ours[name].shape[0], size, size)
+        count = torch.zeros(size, size)
+        for (y, x), parts in crops.items():
+            r, c = (offset if y else 0), (offset if x else 0)
+            total[:, r : r + cells, c : c + cells] += parts[name]
+            count[r : r + cells, c : c + cells] += 1
+        assert count.min() == 1 and count.max() == 4
+        torch.testing.assert_close(ours[name], total / count, rtol=1e-5, atol=1e-5)
+    whole = SDDecoderFeatures(str(tiny_sd), image_size=192, window=0)(image)["s3"]
+    assert (whole - ours["s3"]).abs().max() > 1e-3  # one pass over the letterbox differs: the test is not vacuous
+
+
 def test_missing_weights_name_the_key_and_the_release(tmp_path):
     from corrlab.models.geoaware.sd_features import SDDecoderFeatures
 

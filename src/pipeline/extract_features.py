@@ -66,6 +66,7 @@ def extraction_settings(cfg: DictConfig) -> dict:
             "size": 16 * grid,
             "timestep": 50,
             "blocks": "decoder inputs of output blocks 8/5/2 (s3/s4/s5), FreeU in place, empty caption, seed-42 noise",
+            "window": "mean over 512 x 512 sliding crops (ODISE slide_forward)",
         },
         "dtype": "float16",
     }

@@ -32,6 +32,12 @@ def shared_noise(latent_hw: tuple[int, int]) -> Tensor:
     return noise
 
 
+def slide_offsets(size: int, crop: int) -> list[int]:
+    """Crop starts along one side, as ODISE's slide_forward: stride = crop, the last crop ending at the border."""
+    count = max(size - crop + crop - 1, 0) // crop + 1
+    return [max(min(i * crop + crop, size) - crop, 0) for i in range(count)]
+
+
 def alpha_bar(t: int) -> float:
     """Cumulative product of (1 - beta) up to step t of ODISE's ldm_linear schedule."""
     betas = torch.linspace(BETA_START**0.5, BETA_END**0.5, NUM_TRAIN_STEPS, dtype=torch.float64) ** 2
@@ -65,15 +71,18 @@ def load_sd_parts(weights: str) -> tuple[nn.Module, nn.Module, nn.Module, object
 
 
 class SDDecoderFeatures(nn.Module):
-    """s3 (640 x 60 x 60), s4 (1280 x 30 x 30), s5 (1280 x 15 x 15) of an image letterboxed to 960 x 960."""
+    """s3 (640 x 60 x 60), s4 (1280 x 30 x 30), s5 (1280 x 15 x 15) of an image letterboxed to 960 x 960, computed
+    over 512 x 512 sliding crops as the reference (window=0: one pass)."""
 
-    def __init__(self, weights: str | None, image_size: int = 960, timestep: int = 50, freeu: bool = True) -> None:
+    def __init__(
+        self, weights: str | None, image_size: int = 960, timestep: int = 50, freeu: bool = True, window: int = 512
+    ) -> None:
         super().__init__()
         if not weights:
             raise FileNotFoundError(f"features.sd_weights is not set: set {SD_HELP}")
         unet, vae, text_encoder, tokenizer = load_sd_parts(weights)
         self.unet, self.vae = unet.eval().requires_grad_(False), vae.eval().requires_grad_(False)
-        self.image_size, self.timestep, self.freeu = image_size, timestep, freeu
+        self.image_size, self.timestep, self.freeu, self.window = image_size, timestep, freeu, window
         tokens = tokenizer([""], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt")
         with torch.inference_mode():  # the empty caption, computed once (the text encoder is not kept)
             context = text_encoder.eval()(tokens.input_ids).last_hidden_state
@@ -83,10 +92,34 @@ class SDDecoderFeatures(nn.Module):
 
     @torch.inference_mode()
     def forward(self, image: Tensor) -> dict[str, Tensor]:
-        """image: 3 x H x W in [0, 1] -> {'s3', 's4', 's5'} (float32, batch dimension dropped)."""
+        """image: 3 x H x W in [0, 1] -> {'s3', 's4', 's5'} (float32, batch dimension dropped).
+
+        As ODISE's FeatureExtractorBackbone.slide_forward (backbone_in_size 512, slide_training=True, so taken at
+        inference): the letterbox is cut into window x window crops (stride = window, the last one moved back to
+        end at the border: offsets 0 and 448 for 960), each crop goes through VAE + UNet on its own, and the maps
+        are the mean over the crops covering each cell.  window = 0: one pass over the whole letterbox."""
         device = self.context.device
         h, w = image.shape[-2:]
         boxed = Letterbox(int(h), int(w), self.image_size).image(image.to(device))[None]
+        crop = min(self.window, self.image_size) if self.window else self.image_size
+        sums: dict[str, Tensor] = {}
+        counts: dict[str, Tensor] = {}
+        for y in slide_offsets(self.image_size, crop):
+            for x in slide_offsets(self.image_size, crop):
+                for name, part in self.single_pass(boxed[..., y : y + crop, x : x + crop]).items():
+                    stride = crop // part.shape[-1]
+                    if name not in sums:
+                        size = self.image_size // stride
+                        sums[name] = part.new_zeros(part.shape[0], size, size)
+                        counts[name] = part.new_zeros(1, size, size)
+                    rows, cols = slice(y // stride, (y + crop) // stride), slice(x // stride, (x + crop) // stride)
+                    sums[name][:, rows, cols] += part
+                    counts[name][:, rows, cols] += 1
+        return {name: sums[name] / counts[name] for name in sums}
+
+    def single_pass(self, boxed: Tensor) -> dict[str, Tensor]:
+        """One square crop (1, 3, S, S) in [0, 1]: VAE posterior mean, the seed-42 noise at t, the UNet's kept maps."""
+        device = boxed.device
         latent = self.vae.encode(boxed * 2 - 1).latent_dist.mean * self.vae.config.scaling_factor
         a = alpha_bar(self.timestep)
         noisy = a**0.5 * latent + (1 - a) ** 0.5 * shared_noise(latent.shape[-2:]).to(device)
