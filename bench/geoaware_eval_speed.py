@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SETTINGS = ("supervised_soft7",)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: reset at exec, unlike ru_maxrss, which a child started by
+    fork + exec inherits from its parent on Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def ours(run: Path, setting: str) -> dict:
@@ -34,7 +42,7 @@ def ours(run: Path, setting: str) -> dict:
     our_pck(run / "data" / "SPair-71k", run / "random_official.PTH", OURS[setting], run / "ours")
     return {
         "seconds": time.perf_counter() - start,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

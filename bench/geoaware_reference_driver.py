@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from argparse import Namespace
+from pathlib import Path
 
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
 import pck_train as P  # noqa: E402
@@ -54,6 +55,15 @@ BASE = dict(
     IMG_THRESHOLD=False,
 )
 DESCRIPTOR_ROWS = slice(0, 3600, 9)  # the descriptor rows kept for the comparison (every 9th patch)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: reset at exec, unlike ru_maxrss, which a child started by
+    fork + exec inherits from its parent on Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def network(args: Namespace, weights: str) -> torch.nn.Module:
@@ -113,7 +123,6 @@ def main() -> None:
         return
     if mode.startswith("speed:"):  # one setting's evaluation, timed, in this process (peak RSS = this run)
         import json
-        import resource
         import time
 
         args = Namespace(**BASE, **SETTINGS[mode.split(":")[1]])
@@ -122,7 +131,7 @@ def main() -> None:
         with torch.no_grad():
             P.eval(args, net, "out", split="test")
         seconds = time.perf_counter() - start
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss = peak_rss_mb()
         with open(out_path, "w") as f:
             json.dump({"seconds": seconds, "peak_rss_mb": rss}, f)
         return
