@@ -29,9 +29,11 @@ def odise_fourier(x, scale):
     return torch.fft.ifftn(torch.fft.ifftshift(freq * mask, dim=(-2, -1)), dim=(-2, -1)).real
 
 
-def reference_features(folder, image, size, freeu):
+def reference_features(folder, image, size, freeu, caption=None, time_offset=None):
     """The same features from diffusers' UNet forward: pre-hooks on the up-block resnets split their input into
-    (h, skip), apply ODISE's FreeU and keep h of output blocks 2, 5, 8 (= up block j, resnet i: 3j + i)."""
+    (h, skip), apply ODISE's FreeU and keep h of output blocks 2, 5, 8 (= up block j, resnet i: 3j + i).
+    caption(empty-caption context) -> context and time_offset (added to the time embedding by a forward hook):
+    the implicit captioner's terms."""
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -63,6 +65,10 @@ def reference_features(folder, image, size, freeu):
     with torch.no_grad():
         ids = tok([""], padding="max_length", max_length=77, return_tensors="pt").input_ids
         context = text(ids).last_hidden_state
+        if caption is not None:
+            context = caption(context)
+        if time_offset is not None:
+            unet.time_embedding.register_forward_hook(lambda module, args, out: out + time_offset)
         boxed = Letterbox(*image.shape[-2:], size).image(image)[None]
         latent = vae.encode(boxed * 2 - 1).latent_dist.mean * 0.18215
         noise = torch.randn(1, 4, 64, 64, generator=torch.Generator().manual_seed(42))

@@ -67,6 +67,11 @@ def extraction_settings(cfg: DictConfig) -> dict:
             "timestep": 50,
             "blocks": "decoder inputs of output blocks 8/5/2 (s3/s4/s5), FreeU in place, empty caption, seed-42 noise",
             "window": "mean over 512 x 512 sliding crops (ODISE slide_forward)",
+            "caption": (
+                f"ODISE implicit captioner ({Path(str(features.clip_weights)).name}, {Path(str(features.odise_weights)).name})"
+                if features.get("clip_weights") or features.get("odise_weights")
+                else "empty"
+            ),
         },
         "dtype": "float16",
     }
@@ -98,10 +103,18 @@ class BackboneExtraction:
     """Parts of one image computed by the backbones (the image and its mirror): DINOv2 at 14 * grid (840), SD at
     16 * grid (960), so both give grid x grid maps (s4 / s5 at grid / 2, grid / 4)."""
 
-    def __init__(self, dino_weights: str | None, sd_weights: str | None, device: str, grid: int = 60) -> None:
+    def __init__(self, features: DictConfig) -> None:
         from corrlab.models.geoaware.backbones import BackboneFeatures
 
-        self.backbones = BackboneFeatures(dino_weights, sd_weights, device, grid, config_key="features")
+        self.backbones = BackboneFeatures(
+            features.dino_weights,
+            features.sd_weights,
+            features.device,
+            int(features.grid),
+            config_key="features",
+            clip_weights=features.get("clip_weights"),
+            odise_weights=features.get("odise_weights"),
+        )
 
     def __call__(self, key: str, path: Path) -> dict[str, torch.Tensor]:
         image = read_image(path)
@@ -126,9 +139,7 @@ def extract(cfg: DictConfig) -> dict:
     if cfg.features.source == "reference_cache":
         source = ReferenceConversion(cfg.features.reference_root)
     else:
-        source = BackboneExtraction(
-            cfg.features.dino_weights, cfg.features.sd_weights, cfg.features.device, int(cfg.features.grid)
-        )
+        source = BackboneExtraction(cfg.features)
     datamodule = instantiate(cfg.data)
     images = list(dataset_images(datamodule, list(cfg.splits)))
     todo = [(k, p) for k, p in images if not cache_file(out, k).is_file()]

@@ -46,6 +46,8 @@ class BackboneFeatures:
         device: str = "auto",
         grid: int = 60,
         config_key: str = "model.features",
+        clip_weights: str | None = None,
+        odise_weights: str | None = None,
     ) -> None:
         from corrlab.models.geoaware.dinov2 import WEIGHTS_HELP
         from corrlab.models.geoaware.sd_features import SD_HELP, SDDecoderFeatures
@@ -62,7 +64,13 @@ class BackboneFeatures:
         self.device = torch.device(auto if device == "auto" else device)
         self.grid = grid
         self.dino = DinoFeatures(dino_weights, image_size=14 * grid).to(self.device)
-        self.sd = SDDecoderFeatures(sd_weights, image_size=16 * grid).to(self.device)
+        self.sd = SDDecoderFeatures(
+            sd_weights,
+            image_size=16 * grid,
+            clip_weights=clip_weights,
+            odise_weights=odise_weights,
+            config_key=config_key,
+        ).to(self.device)
 
     def parts(self, image: Tensor) -> dict[str, Tensor]:
         """image: 3 x H x W in [0, 1] -> {'s3', 's4', 's5' (native strides), 'dino'}."""

@@ -75,7 +75,15 @@ class SDDecoderFeatures(nn.Module):
     over 512 x 512 sliding crops as the reference (window=0: one pass)."""
 
     def __init__(
-        self, weights: str | None, image_size: int = 960, timestep: int = 50, freeu: bool = True, window: int = 512
+        self,
+        weights: str | None,
+        image_size: int = 960,
+        timestep: int = 50,
+        freeu: bool = True,
+        window: int = 512,
+        clip_weights: str | None = None,
+        odise_weights: str | None = None,
+        config_key: str = "features",
     ) -> None:
         super().__init__()
         if not weights:
@@ -89,6 +97,18 @@ class SDDecoderFeatures(nn.Module):
         self.register_buffer("context", context.clone(), persistent=False)
         c0 = unet.config.block_out_channels[0]  # FreeU keys on SD's 1280 / 640 decoder widths: 4 and 2 x 320
         self.freeu_by_width = {4 * c0: (FREEU["b1"], FREEU["s1"]), 2 * c0: (FREEU["b2"], FREEU["s2"])}
+        self.captioner = None  # both unset: the empty caption alone (ODISE's captioner terms at alpha = 0)
+        if clip_weights or odise_weights:
+            from corrlab.models.geoaware.implicit_captioner import ImplicitCaptioner
+
+            self.captioner = ImplicitCaptioner(
+                clip_weights,
+                odise_weights,
+                text_dim=context.shape[-1],
+                seq_len=context.shape[1],
+                time_dim=unet.time_embedding.linear_2.out_features,
+                config_key=config_key,
+            )
 
     @torch.inference_mode()
     def forward(self, image: Tensor) -> dict[str, Tensor]:
@@ -123,13 +143,19 @@ class SDDecoderFeatures(nn.Module):
         latent = self.vae.encode(boxed * 2 - 1).latent_dist.mean * self.vae.config.scaling_factor
         a = alpha_bar(self.timestep)
         noisy = a**0.5 * latent + (1 - a) ** 0.5 * shared_noise(latent.shape[-2:]).to(device)
-        return self.decoder_inputs(noisy, torch.tensor([self.timestep], device=device))
+        context, offset = self.captioner(boxed, self.context) if self.captioner is not None else (self.context, None)
+        return self.decoder_inputs(noisy, torch.tensor([self.timestep], device=device), context, offset)
 
-    def decoder_inputs(self, sample: Tensor, t: Tensor) -> dict[str, Tensor]:
+    def decoder_inputs(
+        self, sample: Tensor, t: Tensor, context: Tensor, offset: Tensor | None = None
+    ) -> dict[str, Tensor]:
         """ODISE's unet_forward (decoder_only): the input h of output blocks 2/5/8 before the skip concatenation,
-        with FreeU applied to h in place (so the kept tensors carry the scaling) and to the skips."""
-        unet, context = self.unet, self.context.expand(sample.shape[0], -1, -1)
+        with FreeU applied to h in place (so the kept tensors carry the scaling) and to the skips; `offset` (the
+        implicit captioner's) is added to the time embedding."""
+        unet, context = self.unet, context.expand(sample.shape[0], -1, -1)
         emb = unet.time_embedding(unet.time_proj(t).to(sample.dtype))
+        if offset is not None:
+            emb = emb + offset
         h = unet.conv_in(sample)
         skips = [h]
         for block in unet.down_blocks:
