@@ -109,9 +109,21 @@ def our_module(root: Path, weights: Path, setting: dict, train: bool = False) ->
     return module.train(train)
 
 
-def our_predictions(root: Path, weights: Path, setting: dict) -> dict[str, torch.Tensor]:
+MODULES: dict[str, GeoAwareSC] = {}  # one evaluation module per post-processor: its descriptor and flip caches are
+# shared by every comparison of the settings using it (the read-out switches do not change descriptors)
+
+
+def shared_module(root: Path, weights: Path, setting: dict) -> GeoAwareSC:
+    """The evaluation module of setting's post-processor, switched to its read-out (caches kept)."""
+    if setting["post_processor"] not in MODULES:
+        MODULES[setting["post_processor"]] = our_module(root, weights, setting)
+    module = MODULES[setting["post_processor"]]
+    module.soft_eval, module.window, module.adapt_flip = setting["soft_eval"], setting["window"], setting["adapt_flip"]
+    return module
+
+
+def our_predictions(module: GeoAwareSC, root: Path) -> dict[str, torch.Tensor]:
     """(valid keypoint ids, letterboxed (840) predictions) per pair name."""
-    module = our_module(root, weights, setting)
     data = SPairDataModule(str(root))
     data.setup("test")
     out = {}
@@ -131,11 +143,10 @@ def pair_images(pair_name: str) -> tuple[str, str, str]:
     return category, source, target
 
 
-def our_flip_distances(root: Path, weights: Path, setting: dict) -> dict[tuple[str, str, str], tuple[float, float]]:
+def our_flip_distances(module: GeoAwareSC, root: Path) -> dict[tuple[str, str, str], tuple[float, float]]:
     """(original, mirrored-source) mutual-NN distances per (category, source, target)."""
     from corrlab.models.geoaware.readout import mutual_nn_distance
 
-    module = our_module(root, weights, setting)
     data = SPairDataModule(str(root))
     data.setup("test")
     out = {}
@@ -148,25 +159,36 @@ def our_flip_distances(root: Path, weights: Path, setting: dict) -> dict[tuple[s
     return out
 
 
-def descriptor_difference(root: Path, weights: Path, setting: dict, reference: dict) -> float:
+def descriptor_difference(module: GeoAwareSC, reference: dict) -> float:
     """Max |ours - reference| over the compared rows of every image view's L2-normalised descriptors."""
-    module = our_module(root, weights, setting)
     worst = 0.0
     with torch.no_grad():
         for (path, flip), rows in reference.items():
             key = str(Path(path).relative_to("data/SPair-71k").with_suffix(""))
-            ours = module.describe(module.features(key, None, flip))
+            ours = module._descriptors.get((key, flip))  # described by the evaluation, else now
+            ours = module.describe(module.features(key, None, flip)) if ours is None else ours
             worst = max(worst, float((ours[::9] - rows).abs().max()))
     return worst
 
 
-def our_pck(root: Path, weights: Path, setting: dict, run: Path) -> dict:
+def our_pck(root: Path, weights: Path, setting: dict, run: Path, module: GeoAwareSC | None = None) -> dict:
+    """Metrics of our eval.py pipeline (summary.json) for a setting; with `module`, the pipeline evaluates that
+    (already built and loaded, caches kept) instead of building its own."""
+    from unittest import mock
+
+    import corrlab.pipeline.evaluate as pipeline
+
     overrides = ["model=geoaware", "data=spair", f"data.root={root}", "model/features=reference_cache"]
     overrides += [f"model.features.root={root}", "num_figures=0", "model.feat_map_dropout=0.0"]
     overrides += [f"model.{k}={v}" for k, v in setting.items()]
     if setting["post_processor"] == "aggregation":
         overrides.append(f"weights={weights}")
-    return evaluate(compose_config("eval", overrides, run / "ours" / "-".join(map(str, setting.values()))))["metrics"]
+    cfg = compose_config("eval", overrides, run / "ours" / "-".join(map(str, setting.values())))
+    if module is None:
+        return evaluate(cfg)["metrics"]
+    shared = [{"path": str(weights), "format": "bench: the shared module, loaded by load_official"}]
+    with mock.patch.object(pipeline, "build_module", lambda cfg, device: (module, shared)):
+        return evaluate(cfg)["metrics"]
 
 
 def our_train_step(root: Path, weights: Path) -> dict:
@@ -206,14 +228,15 @@ def reference_pck(ref: dict) -> dict[str, float]:
 def compare_setting(root: Path, weights: Path, run: Path, setting: dict, ref: dict) -> dict:
     """One read-out setting: keypoints, PCK (every metric the reference reports), descriptors, flip test."""
     ref_pairs = {(Path(s).parent.name, Path(s).stem, Path(t).stem): pred for s, t, pred in ref["pairs"]}
+    module = shared_module(root, weights, setting)
+    metrics = our_pck(root, weights, setting, run, module)
     diffs, per_keypoint, keypoints = [], {}, 0
-    for pair_name, (ids, pred) in our_predictions(root, weights, setting).items():
+    for pair_name, (ids, pred) in our_predictions(module, root).items():
         ref_pred = ref_pairs[pair_images(pair_name)][ids]
         error = (ref_pred - pred).abs().amax(-1)
         diffs.append(float(error.max()))
         keypoints += len(ids)
         per_keypoint[pair_name] = {i: e for i, e in zip(ids.tolist(), error.tolist()) if e > 1e-3}
-    metrics = our_pck(root, weights, setting, run)
     ref_metrics = reference_pck(ref)
     out = {
         "pairs": len(diffs),
@@ -226,9 +249,9 @@ def compare_setting(root: Path, weights: Path, run: Path, setting: dict, ref: di
     }
     if ref["descriptors"]:
         out["descriptor_views"] = len(ref["descriptors"])
-        out["max_abs_descriptor_difference"] = descriptor_difference(root, weights, setting, ref["descriptors"])
+        out["max_abs_descriptor_difference"] = descriptor_difference(module, ref["descriptors"])
     if setting["adapt_flip"]:
-        ours_flip = our_flip_distances(root, weights, setting)
+        ours_flip = our_flip_distances(module, root)
         rows = []
         for f in ref["flips"]:
             pair = (Path(f["pair"][0]).parent.name, Path(f["pair"][0]).stem, Path(f["pair"][1]).stem)
