@@ -191,9 +191,10 @@ def our_pck(root: Path, weights: Path, setting: dict, run: Path, module: GeoAwar
         return evaluate(cfg)["metrics"]
 
 
-def our_train_step(root: Path, weights: Path) -> dict:
+def our_train_step(root: Path, weights: Path, self_flip: float = 0.25) -> dict:
     setting = dict(post_processor="aggregation", soft_eval=True, window=7, adapt_flip=False)
     module = our_module(root, weights, setting, train=True)
+    module.loss.self_flip = self_flip
     data = SPairDataModule(str(root), batch_size=1, flip_probability=0.0, train_resize={"mode": "none"})
     data.setup("fit")
     batch = next(iter(data.train_dataloader()))
@@ -274,8 +275,8 @@ def compare_setting(root: Path, weights: Path, run: Path, setting: dict, ref: di
     return out
 
 
-def compare_train_step(root: Path, weights: Path, ref_train: dict) -> dict:
-    ours_train = our_train_step(root, weights)
+def compare_train_step(root: Path, weights: Path, ref_train: dict, self_flip: float = 0.25) -> dict:
+    ours_train = our_train_step(root, weights, self_flip)
     by_max, by_norm = {}, {}
     for k, g in ref_train["grads"].items():
         d = ours_train["grads"][k] - g
@@ -306,6 +307,9 @@ def main() -> None:
     reference = run_reference(src, args.scratch, run, weights, "eval")
     report = {name: compare_setting(root, weights, run, s, reference[name]) for name, s in SETTINGS.items()}
     report["train_step"] = compare_train_step(root, weights, run_reference(src, args.scratch, run, weights, "train"))
+    # without the self-flip term (which the reference also feeds source keypoints invisible in the target)
+    ref_train = run_reference(src, args.scratch, run, weights, "train:no_self_flip")
+    report["train_step_without_self_flip"] = compare_train_step(root, weights, ref_train, self_flip=0.0)
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:

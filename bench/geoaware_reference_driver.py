@@ -118,8 +118,8 @@ def descriptors_and_flips(args: Namespace, net: torch.nn.Module) -> tuple[dict, 
 def main() -> None:
     weights, out_path, mode = sys.argv[3], sys.argv[4], sys.argv[5]
     torch.set_num_threads(1)
-    if mode == "train":
-        torch.save(train_step(weights), out_path)
+    if mode in ("train", "train:no_self_flip"):
+        torch.save(train_step(weights, self_flip=0.0 if mode.endswith("no_self_flip") else 0.25), out_path)
         return
     if mode.startswith("speed:"):  # one setting's evaluation, timed, in this process (peak RSS = this run)
         import json
@@ -163,9 +163,10 @@ def main() -> None:
     torch.save(results, out_path)
 
 
-def train_step(weights: str) -> dict:
+def train_step(weights: str, self_flip: float = 0.25) -> dict:
     """One pair of the reference's train(): descriptors, calculate_loss, backward (the cat's first trn pair)."""
-    args = Namespace(**BASE, SOFT_EVAL=True, SOFT_EVAL_WINDOW=7, DUMMY_NET=False, ADAPT_FLIP=0)
+    base = BASE | {"AUGMENT_SELF_FLIP": self_flip}
+    args = Namespace(**base, SOFT_EVAL=True, SOFT_EVAL_WINDOW=7, DUMMY_NET=False, ADAPT_FLIP=0)
     net = network(args, weights).train()
     corr = Correlation2Displacement(setting=1, window_size=0)
     # load_and_prepare_data's per-category loop, for the only category with training pairs (it stacks an empty
