@@ -1,15 +1,15 @@
 """GeoAware-SC evaluation from the same cache: ours (eval pipeline, per-image descriptor cache, query rows only)
-vs the reference's pck_train.eval, each setting in its own process (wall time, peak RSS), 1 thread each.
-Needs the scratch folder of bench/geoaware_fidelity.py (run it first).
+vs the reference's pck_train.eval, on real-image SPair pairs with image reuse (every ordered pair of `--images`
+views of one photo, tests/helpers/real_spair.py), each run in its own process (wall time, peak RSS), 1 thread
+each, interleaved, median of `--repeats`.  Needs the reference's scratch copy of bench/geoaware_fidelity.py.
 
-    python bench/geoaware_eval_speed.py [--scratch /tmp/geoaware-ref] [--repeats 3]
+    python bench/geoaware_eval_speed.py [--scratch /tmp/geoaware-ref] [--repeats 3] [--images 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -17,24 +17,32 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = ("supervised_soft7", "zero_shot_soft5_flip")
+sys.path.insert(0, str(ROOT))
+SETTINGS = ("supervised_soft7",)
 
 
-def ours(scratch: Path, setting: str) -> dict:
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: reset at exec, unlike ru_maxrss, which a child started by
+    fork + exec inherits from its parent on Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def ours(run: Path, setting: str) -> dict:
     """One evaluation with our pipeline (in this process): seconds of the evaluation and peak RSS."""
     import torch
 
-    sys.path.insert(0, str(ROOT))
     from bench.geoaware_fidelity import SETTINGS as OURS
     from bench.geoaware_fidelity import our_pck
 
     torch.set_num_threads(1)
-    run = scratch / "run"
     start = time.perf_counter()
-    our_pck(run / "data" / "SPair-71k", run / "random_official.PTH", OURS[setting], run / "speed")
+    our_pck(run / "data" / "SPair-71k", run / "random_official.PTH", OURS[setting], run / "ours")
     return {
         "seconds": time.perf_counter() - start,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -47,30 +55,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/geoaware-ref"))
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--ours", default=None, help=argparse.SUPPRESS)  # internal: one run of ours
+    parser.add_argument(
+        "--images", type=int, default=3, help="views of the cat photo; every ordered pair is a test pair"
+    )
+    parser.add_argument("--ours", type=Path, default=None, help=argparse.SUPPRESS)  # internal: one run of ours
+    parser.add_argument("--setting", default=SETTINGS[0], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ours:
-        print(json.dumps(ours(args.scratch, args.ours)))
+        print(json.dumps(ours(args.ours, args.setting)))
         return
-    run = args.scratch / "run"
+    from bench.geoaware_fidelity import write_inputs
+
+    src = args.scratch / "src"
+    if not (src / "pck_train.py").is_file():
+        raise SystemExit(f"{src} has no reference copy: run bench/geoaware_fidelity.py first")
+    run = args.scratch / f"speed_{args.images}"
+    pairs = tuple((i, j) for i in range(args.images) for j in range(args.images) if i != j)
     if not (run / "random_official.PTH").is_file():
-        raise SystemExit(f"{run} has no inputs: run bench/geoaware_fidelity.py first")
+        write_inputs(run, pairs=pairs, categories=("cat",))
     driver = ROOT / "bench" / "geoaware_reference_driver.py"
     report = {}
     for setting in SETTINGS:
         rows = {"ours": [], "reference": []}
-        for _ in range(args.repeats):
+        for repeat in range(args.repeats):
             out = run / "speed.json"
-            ref_cmd = [sys.executable, str(driver), str(args.scratch / "src"), str(args.scratch / "stubs")]
+            ref_cmd = [sys.executable, str(driver), str(src), str(args.scratch / "stubs")]
             ref_cmd += [str(run / "random_official.PTH"), str(out), f"speed:{setting}"]
-            rows["reference"].append(measure(ref_cmd, out, run))
-            our_cmd = [sys.executable, str(Path(__file__).resolve()), "--scratch", str(args.scratch), "--ours", setting]
-            rows["ours"].append(measure(our_cmd, None, ROOT))
+            our_cmd = [sys.executable, str(Path(__file__).resolve()), "--ours", str(run), "--setting", setting]
+            for side in ("reference", "ours") if repeat % 2 == 0 else ("ours", "reference"):
+                rows[side].append(measure(ref_cmd, out, run) if side == "reference" else measure(our_cmd, None, ROOT))
         med = {side: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for side, runs in rows.items()}
         report[setting] = {
             **med,
             "speedup": med["reference"]["seconds"] / med["ours"]["seconds"],
-            "pairs": 2,
+            "memory_ratio": med["ours"]["peak_rss_mb"] / med["reference"]["peak_rss_mb"],
+            "pairs": len(pairs),
+            "images": args.images,
+            "runs": rows,
         }
     print(json.dumps(report, indent=2))
 

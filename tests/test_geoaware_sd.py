@@ -3,6 +3,8 @@ strides, the kept blocks and the in-place FreeU against diffusers' own UNet forw
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -27,9 +29,11 @@ def odise_fourier(x, scale):
     return torch.fft.ifftn(torch.fft.ifftshift(freq * mask, dim=(-2, -1)), dim=(-2, -1)).real
 
 
-def reference_features(folder, image, size, freeu):
+def reference_features(folder, image, size, freeu, caption=None, time_offset=None):
     """The same features from diffusers' UNet forward: pre-hooks on the up-block resnets split their input into
-    (h, skip), apply ODISE's FreeU and keep h of output blocks 2, 5, 8 (= up block j, resnet i: 3j + i)."""
+    (h, skip), apply ODISE's FreeU and keep h of output blocks 2, 5, 8 (= up block j, resnet i: 3j + i).
+    caption(empty-caption context) -> context and time_offset (added to the time embedding by a forward hook):
+    the implicit captioner's terms."""
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -61,6 +65,10 @@ def reference_features(folder, image, size, freeu):
     with torch.no_grad():
         ids = tok([""], padding="max_length", max_length=77, return_tensors="pt").input_ids
         context = text(ids).last_hidden_state
+        if caption is not None:
+            context = caption(context)
+        if time_offset is not None:
+            unet.time_embedding.register_forward_hook(lambda module, args, out: out + time_offset)
         boxed = Letterbox(*image.shape[-2:], size).image(image)[None]
         latent = vae.encode(boxed * 2 - 1).latent_dist.mean * 0.18215
         noise = torch.randn(1, 4, 64, 64, generator=torch.Generator().manual_seed(42))
@@ -87,6 +95,37 @@ def test_kept_blocks_and_freeu_equal_diffusers_forward(tiny_sd):
     assert (ours["s3"] - extractor(image)["s3"]).abs().max() > 1e-3
 
 
+def test_slide_offsets_as_odise():
+    from corrlab.models.geoaware.sd_features import slide_offsets
+
+    assert slide_offsets(960, 512) == [0, 448]  # the reference's 960 letterbox in 512 crops
+    assert slide_offsets(512, 512) == [0] and slide_offsets(1100, 512) == [0, 512, 588]
+
+
+@pytest.mark.slow
+def test_sliding_window_maps_are_the_mean_of_the_crops(tiny_sd):
+    """192 letterbox in 128 crops at offsets 0 and 64: each map is the mean of the single passes over the crops
+    covering a cell (s3 stride 16: crop cells 0-7 and 4-11, overlap 4-7; s4 stride 32: 0-3 / 2-5; s5: 0-1 / 1-2)."""
+    from corrlab.models.geoaware.sd_features import SDDecoderFeatures
+
+    image = torch.rand(3, 60, 80, generator=torch.Generator().manual_seed(2))
+    ours = SDDecoderFeatures(str(tiny_sd), image_size=192, window=128)(image)
+    single = SDDecoderFeatures(str(tiny_sd), image_size=128, window=0)
+    boxed = Letterbox(60, 80, 192).image(image)
+    crops = {(y, x): single(boxed[:, y : y + 128, x : x + 128]) for y in (0, 64) for x in (0, 64)}
+    for name, (size, cells, offset) in {"s3": (12, 8, 4), "s4": (6, 4, 2), "s5": (3, 2, 1)}.items():
+        total = torch.zeros(ours[name].shape[0], size, size)
+        count = torch.zeros(size, size)
+        for (y, x), parts in crops.items():
+            r, c = (offset if y else 0), (offset if x else 0)
+            total[:, r : r + cells, c : c + cells] += parts[name]
+            count[r : r + cells, c : c + cells] += 1
+        assert count.min() == 1 and count.max() == 4
+        torch.testing.assert_close(ours[name], total / count, rtol=1e-5, atol=1e-5)
+    whole = SDDecoderFeatures(str(tiny_sd), image_size=192, window=0)(image)["s3"]
+    assert (whole - ours["s3"]).abs().max() > 1e-3  # one pass over the letterbox differs: the test is not vacuous
+
+
 def test_missing_weights_name_the_key_and_the_release(tmp_path):
     from corrlab.models.geoaware.sd_features import SDDecoderFeatures
 
@@ -105,10 +144,17 @@ def test_missing_weights_name_the_key_and_the_release(tmp_path):
         SDDecoderFeatures(str(tmp_path / "v1-5-pruned-emaonly.safetensors"))
 
 
+def mean_errors(run) -> dict[str, float]:
+    """Mean transfer error per pair from an evaluation's per_pair.jsonl."""
+    rows = [json.loads(line) for line in (run / "per_pair.jsonl").read_text().splitlines()]
+    return {r["name"]: r["mean_error_px"] for r in rows}
+
+
 @pytest.mark.slow
 def test_extract_from_the_backbones_then_evaluate(tiny_sd, tmp_path, monkeypatch):
     """corrlab-extract-features features.source=backbones (tiny SD + tiny DINOv2 in the official format) writes the
-    fp16 cache with the mirrors; eval.py reads it.  Zero-shot: the tiny widths cannot feed the AggregationNetwork's
+    fp16 cache with the mirrors; eval.py reads it, and gives the same results with
+    model/features=backbones computing them from the images.  Zero-shot: the tiny widths cannot feed the AggregationNetwork's
     official 640/1280/1280/768 inputs."""
     from functools import partial
 
@@ -147,3 +193,12 @@ def test_extract_from_the_backbones_then_evaluate(tiny_sd, tmp_path, monkeypatch
     overrides += [f"model.features.root={tmp_path / 'cache'}"]
     summary = evaluate(compose_config("eval", overrides, tmp_path / "run"))
     assert summary["metrics"]["num_pairs"] == 2 and 0.0 <= summary["metrics"]["pck@0.1"] <= 1.0
+
+    # model/features=backbones: the same evaluation straight from the images (flip test on the mirrored images)
+    overrides = ["model=geoaware_zero_shot", "data=spair", f"data.root={root}", *TINY, "num_figures=0"]
+    overrides += ["model/features=backbones", f"model.features.dino_weights={tmp_path / 'dinov2_vitb14_pretrain.pth'}"]
+    overrides += [f"model.features.sd_weights={tiny_sd}", "model.features.device=cpu"]
+    direct = evaluate(compose_config("eval", overrides, tmp_path / "direct"))
+    assert direct["metrics"] == pytest.approx(summary["metrics"])
+    errors = {run: mean_errors(tmp_path / run) for run in ("run", "direct")}
+    assert errors["direct"] == pytest.approx(errors["run"], abs=0.05)  # fp16 storage of the cache

@@ -66,6 +66,12 @@ def extraction_settings(cfg: DictConfig) -> dict:
             "size": 16 * grid,
             "timestep": 50,
             "blocks": "decoder inputs of output blocks 8/5/2 (s3/s4/s5), FreeU in place, empty caption, seed-42 noise",
+            "window": "mean over 512 x 512 sliding crops (ODISE slide_forward)",
+            "caption": (
+                f"ODISE implicit captioner ({Path(str(features.clip_weights)).name}, {Path(str(features.odise_weights)).name})"
+                if features.get("clip_weights") or features.get("odise_weights")
+                else "empty"
+            ),
         },
         "dtype": "float16",
     }
@@ -97,21 +103,24 @@ class BackboneExtraction:
     """Parts of one image computed by the backbones (the image and its mirror): DINOv2 at 14 * grid (840), SD at
     16 * grid (960), so both give grid x grid maps (s4 / s5 at grid / 2, grid / 4)."""
 
-    def __init__(self, dino_weights: str | None, sd_weights: str | None, device: str, grid: int = 60) -> None:
-        from corrlab.models.geoaware.backbones import DinoFeatures
-        from corrlab.models.geoaware.sd_features import SDDecoderFeatures
+    def __init__(self, features: DictConfig) -> None:
+        from corrlab.models.geoaware.backbones import BackboneFeatures
 
-        self.device = torch.device(
-            "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
+        self.backbones = BackboneFeatures(
+            features.dino_weights,
+            features.sd_weights,
+            features.device,
+            int(features.grid),
+            config_key="features",
+            clip_weights=features.get("clip_weights"),
+            odise_weights=features.get("odise_weights"),
         )
-        self.dino = DinoFeatures(dino_weights, image_size=14 * grid).to(self.device)
-        self.sd = SDDecoderFeatures(sd_weights, image_size=16 * grid).to(self.device)
 
     def __call__(self, key: str, path: Path) -> dict[str, torch.Tensor]:
-        image = read_image(path).to(self.device)
+        image = read_image(path)
         parts = {}
         for suffix, img in (("", image), ("_flip", image.flip(-1))):
-            parts.update({f"{k}{suffix}": v for k, v in self.sd(img).items()}, **{f"dino{suffix}": self.dino(img)})
+            parts.update({f"{k}{suffix}": v for k, v in self.backbones.parts(img).items()})
         return parts
 
 
@@ -130,9 +139,7 @@ def extract(cfg: DictConfig) -> dict:
     if cfg.features.source == "reference_cache":
         source = ReferenceConversion(cfg.features.reference_root)
     else:
-        source = BackboneExtraction(
-            cfg.features.dino_weights, cfg.features.sd_weights, cfg.features.device, int(cfg.features.grid)
-        )
+        source = BackboneExtraction(cfg.features)
     datamodule = instantiate(cfg.data)
     images = list(dataset_images(datamodule, list(cfg.splits)))
     todo = [(k, p) for k, p in images if not cache_file(out, k).is_file()]

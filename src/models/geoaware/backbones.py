@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import Tensor, nn
 
@@ -28,3 +30,56 @@ class DinoFeatures(nn.Module):
         h, w = image.shape[-2:]
         boxed = Letterbox(int(h), int(w), self.image_size).image(image.to(self.model.cls_token.device))
         return self.model.feature_map(boxed[None], self.layer)[0]
+
+
+class BackboneFeatures:
+    """`model/features=backbones`: the frozen features computed from the batch images at evaluation time (no
+    cache): SD v1-5 s3/s4/s5 at 16 * grid (960) and DINOv2 at 14 * grid (840), assembled as the cache's
+    (3968, grid, grid).  Not an nn.Module on purpose: the backbones stay out of the model's checkpoints."""
+
+    reads_images = True  # GeoAwareSC passes the batch image (mirrored on request) instead of a stored view
+
+    def __init__(
+        self,
+        dino_weights: str | None,
+        sd_weights: str | None,
+        device: str = "auto",
+        grid: int = 60,
+        config_key: str = "model.features",
+        clip_weights: str | None = None,
+        odise_weights: str | None = None,
+    ) -> None:
+        from corrlab.models.geoaware.dinov2 import WEIGHTS_HELP
+        from corrlab.models.geoaware.sd_features import SD_HELP, SDDecoderFeatures
+
+        for name, value, help_text in (
+            ("dino_weights", dino_weights, WEIGHTS_HELP),
+            ("sd_weights", sd_weights, SD_HELP),
+        ):
+            if not value or not Path(value).exists():
+                raise FileNotFoundError(
+                    f"{config_key}.{name}: {'not set' if not value else f'no file {value}'}; expected {help_text}"
+                )
+        auto = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(auto if device == "auto" else device)
+        self.grid = grid
+        self.dino = DinoFeatures(dino_weights, image_size=14 * grid).to(self.device)
+        self.sd = SDDecoderFeatures(
+            sd_weights,
+            image_size=16 * grid,
+            clip_weights=clip_weights,
+            odise_weights=odise_weights,
+            config_key=config_key,
+        ).to(self.device)
+
+    def parts(self, image: Tensor) -> dict[str, Tensor]:
+        """image: 3 x H x W in [0, 1] -> {'s3', 's4', 's5' (native strides), 'dino'}."""
+        image = image.to(self.device)
+        return {**self.sd(image), "dino": self.dino(image)}
+
+    def __call__(self, image_id: str, image: Tensor | None = None, flip: bool = False) -> Tensor:
+        if image is None:
+            raise ValueError(f"model.features=backbones computes from the image, none given for '{image_id}'")
+        from corrlab.models.geoaware.feature_cache import assemble
+
+        return assemble(self.parts(image.flip(-1) if flip else image), self.grid)

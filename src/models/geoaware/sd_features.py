@@ -32,6 +32,12 @@ def shared_noise(latent_hw: tuple[int, int]) -> Tensor:
     return noise
 
 
+def slide_offsets(size: int, crop: int) -> list[int]:
+    """Crop starts along one side, as ODISE's slide_forward: stride = crop, the last crop ending at the border."""
+    count = max(size - crop + crop - 1, 0) // crop + 1
+    return [max(min(i * crop + crop, size) - crop, 0) for i in range(count)]
+
+
 def alpha_bar(t: int) -> float:
     """Cumulative product of (1 - beta) up to step t of ODISE's ldm_linear schedule."""
     betas = torch.linspace(BETA_START**0.5, BETA_END**0.5, NUM_TRAIN_STEPS, dtype=torch.float64) ** 2
@@ -65,38 +71,91 @@ def load_sd_parts(weights: str) -> tuple[nn.Module, nn.Module, nn.Module, object
 
 
 class SDDecoderFeatures(nn.Module):
-    """s3 (640 x 60 x 60), s4 (1280 x 30 x 30), s5 (1280 x 15 x 15) of an image letterboxed to 960 x 960."""
+    """s3 (640 x 60 x 60), s4 (1280 x 30 x 30), s5 (1280 x 15 x 15) of an image letterboxed to 960 x 960, computed
+    over 512 x 512 sliding crops as the reference (window=0: one pass)."""
 
-    def __init__(self, weights: str | None, image_size: int = 960, timestep: int = 50, freeu: bool = True) -> None:
+    def __init__(
+        self,
+        weights: str | None,
+        image_size: int = 960,
+        timestep: int = 50,
+        freeu: bool = True,
+        window: int = 512,
+        clip_weights: str | None = None,
+        odise_weights: str | None = None,
+        config_key: str = "features",
+    ) -> None:
         super().__init__()
         if not weights:
             raise FileNotFoundError(f"features.sd_weights is not set: set {SD_HELP}")
         unet, vae, text_encoder, tokenizer = load_sd_parts(weights)
         self.unet, self.vae = unet.eval().requires_grad_(False), vae.eval().requires_grad_(False)
-        self.image_size, self.timestep, self.freeu = image_size, timestep, freeu
+        self.image_size, self.timestep, self.freeu, self.window = image_size, timestep, freeu, window
         tokens = tokenizer([""], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt")
         with torch.inference_mode():  # the empty caption, computed once (the text encoder is not kept)
             context = text_encoder.eval()(tokens.input_ids).last_hidden_state
         self.register_buffer("context", context.clone(), persistent=False)
         c0 = unet.config.block_out_channels[0]  # FreeU keys on SD's 1280 / 640 decoder widths: 4 and 2 x 320
         self.freeu_by_width = {4 * c0: (FREEU["b1"], FREEU["s1"]), 2 * c0: (FREEU["b2"], FREEU["s2"])}
+        self.captioner = None  # both unset: the empty caption alone (ODISE's captioner terms at alpha = 0)
+        if clip_weights or odise_weights:
+            from corrlab.models.geoaware.implicit_captioner import ImplicitCaptioner
+
+            self.captioner = ImplicitCaptioner(
+                clip_weights,
+                odise_weights,
+                text_dim=context.shape[-1],
+                seq_len=context.shape[1],
+                time_dim=unet.time_embedding.linear_2.out_features,
+                config_key=config_key,
+            )
 
     @torch.inference_mode()
     def forward(self, image: Tensor) -> dict[str, Tensor]:
-        """image: 3 x H x W in [0, 1] -> {'s3', 's4', 's5'} (float32, batch dimension dropped)."""
+        """image: 3 x H x W in [0, 1] -> {'s3', 's4', 's5'} (float32, batch dimension dropped).
+
+        As ODISE's FeatureExtractorBackbone.slide_forward (backbone_in_size 512, slide_training=True, so taken at
+        inference): the letterbox is cut into window x window crops (stride = window, the last one moved back to
+        end at the border: offsets 0 and 448 for 960), each crop goes through VAE + UNet on its own, and the maps
+        are the mean over the crops covering each cell.  window = 0: one pass over the whole letterbox."""
         device = self.context.device
         h, w = image.shape[-2:]
         boxed = Letterbox(int(h), int(w), self.image_size).image(image.to(device))[None]
+        crop = min(self.window, self.image_size) if self.window else self.image_size
+        sums: dict[str, Tensor] = {}
+        counts: dict[str, Tensor] = {}
+        for y in slide_offsets(self.image_size, crop):
+            for x in slide_offsets(self.image_size, crop):
+                for name, part in self.single_pass(boxed[..., y : y + crop, x : x + crop]).items():
+                    stride = crop // part.shape[-1]
+                    if name not in sums:
+                        size = self.image_size // stride
+                        sums[name] = part.new_zeros(part.shape[0], size, size)
+                        counts[name] = part.new_zeros(1, size, size)
+                    rows, cols = slice(y // stride, (y + crop) // stride), slice(x // stride, (x + crop) // stride)
+                    sums[name][:, rows, cols] += part
+                    counts[name][:, rows, cols] += 1
+        return {name: sums[name] / counts[name] for name in sums}
+
+    def single_pass(self, boxed: Tensor) -> dict[str, Tensor]:
+        """One square crop (1, 3, S, S) in [0, 1]: VAE posterior mean, the seed-42 noise at t, the UNet's kept maps."""
+        device = boxed.device
         latent = self.vae.encode(boxed * 2 - 1).latent_dist.mean * self.vae.config.scaling_factor
         a = alpha_bar(self.timestep)
         noisy = a**0.5 * latent + (1 - a) ** 0.5 * shared_noise(latent.shape[-2:]).to(device)
-        return self.decoder_inputs(noisy, torch.tensor([self.timestep], device=device))
+        context, offset = self.captioner(boxed, self.context) if self.captioner is not None else (self.context, None)
+        return self.decoder_inputs(noisy, torch.tensor([self.timestep], device=device), context, offset)
 
-    def decoder_inputs(self, sample: Tensor, t: Tensor) -> dict[str, Tensor]:
+    def decoder_inputs(
+        self, sample: Tensor, t: Tensor, context: Tensor, offset: Tensor | None = None
+    ) -> dict[str, Tensor]:
         """ODISE's unet_forward (decoder_only): the input h of output blocks 2/5/8 before the skip concatenation,
-        with FreeU applied to h in place (so the kept tensors carry the scaling) and to the skips."""
-        unet, context = self.unet, self.context.expand(sample.shape[0], -1, -1)
+        with FreeU applied to h in place (so the kept tensors carry the scaling) and to the skips; `offset` (the
+        implicit captioner's) is added to the time embedding."""
+        unet, context = self.unet, context.expand(sample.shape[0], -1, -1)
         emb = unet.time_embedding(unet.time_proj(t).to(sample.dtype))
+        if offset is not None:
+            emb = emb + offset
         h = unet.conv_in(sample)
         skips = [h]
         for block in unet.down_blocks:
