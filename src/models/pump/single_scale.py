@@ -153,23 +153,21 @@ class PyramidMatcher:
         h1c, w1c = cells.shape[1:]
         h2, w2 = desc2.shape[1:]
         scores1, pixels1 = [], []
-        block_values = block_indices = None
+        block_values = desc2.new_full((h2 // CELL, w2 // CELL), -float("inf"))
+        block_indices = torch.zeros(block_values.shape, dtype=torch.long, device=desc2.device)
         for rows in chunks:
-            volume = self.activate_(self.level0(cells, desc2, rows, buffer))
-            if level1 is not None:
-                pyramid.backtrack_(level1, volume, level=1, first_row=rows.start)
-            flat = volume.view(-1, h2 * w2)
-            score, pixel = flat.max(dim=1)
+            score, pixel = pyramid.top_down_level0_(
+                self.level0(cells, desc2, rows, buffer),
+                level1,
+                self.power,
+                rows.start,
+                block_values,
+                block_indices,
+                CELL,
+                rows.start * w1c * h2 * w2,
+            )
             scores1.append(score)
             pixels1.append(pixel)
-            values, indices = pyramid.block_max(volume.view(-1, h2, w2), CELL)
-            indices = indices + rows.start * w1c * h2 * w2
-            if block_values is None:
-                block_values, block_indices = values, indices
-            else:
-                better = values > block_values
-                block_values = torch.where(better, values, block_values)
-                block_indices = torch.where(better, indices, block_indices)
         score1 = torch.cat(scores1).view(h1c, w1c)
         pixel1 = torch.cat(pixels1)
         pos1 = torch.cat([cell_centres(h1c, w1c, cells.device), torch.stack([pixel1 % w2, pixel1 // w2], 1).float()], 1)
