@@ -27,6 +27,7 @@ def make_matcher(descriptor: nn.Module, matching: dict[str, Any]) -> Callable[[T
         power=m.get("power", 1.5),
         border_norm=m.get("border_norm", 0.9),
         chunk_bytes=int(m.get("chunk_mb", 16) * 2**20),
+        level0=m.get("level0", "conv"),
     )
     single = PumpMatcher(descriptor, pyramid)
     if m.get("mode", "single") == "single":

@@ -6,9 +6,11 @@ above aggregate children (src/ops/pyramid.py) until the maps are small; a top-do
 best parents' scores back down to level 0, where every cell and every 4x4 block of image 2 keeps its
 best correspondence.
 
-Level 0 is never materialised whole: it is computed in chunks of cell rows (a matrix product, the
-same numbers the reference's 1x1 convolution gives) once to build level 1 and once more in the
-top-down pass, which is what makes memory ~1/4 of the full pyramid for the same result.
+Level 0 is never materialised whole: it is computed in chunks of cell rows once to build level 1 and
+once more in the top-down pass, which is what makes memory ~1/4 of the full pyramid for the same
+result.  `level0="conv"` computes it as the reference does (a 1x1 convolution, oneDNN's reduction
+order: bit-identical to the reference's whole-volume convolution); `"mm"` as a matrix product (BLAS:
+the same values up to float32 rounding, which can flip near-ties).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from corrlab.ops.pyramid_reference import border_norms, normalise_borders, paren
 
 CELL = 4  # image 1 is matched by 4x4 cells, image 2 densely
 MIN_CHUNK_CELLS = 64  # level-0 slices are computed for at least this many cells at once (see row_chunks)
+LEVEL0 = ("conv", "mm")  # how level 0 is computed: the reference's 1x1 convolution, or a matrix product
 
 
 def cell_centres(height: int, width: int, device=None) -> Tensor:
@@ -66,7 +69,8 @@ class PyramidMatcher:
     """DeepMatching pyramid on descriptors: `levels` max levels (0 = only level 0), stop once a map
     side is <= `min_shape`, activation clamp(0)^power at every level, border normalisation
     `border_norm` in [0, 1].  `chunk_bytes` bounds the level-0 slice held at once (results do not
-    depend on it).  Defaults are the reference's (test_singlescale.py)."""
+    depend on it); `level0` is one of LEVEL0 (see the module docstring).  Defaults are the
+    reference's (test_singlescale.py)."""
 
     def __init__(
         self,
@@ -75,9 +79,13 @@ class PyramidMatcher:
         power: float = 1.5,
         border_norm: float = 0.9,
         chunk_bytes: int = 16 * 2**20,
+        level0: str = "conv",
     ) -> None:
         if not 1 <= power <= 3:
             raise ValueError(f"power must be in [1, 3], got {power}")
+        if level0 not in LEVEL0:
+            raise ValueError(f"level0 must be one of {LEVEL0}, got '{level0}'")
+        self.level0_op = level0
         self.levels = levels
         self.min_shape = min_shape
         self.power = power
@@ -93,6 +101,9 @@ class PyramidMatcher:
         c, h2, w2 = desc2.shape
         part = cells[:, rows]
         n = part.shape[1] * part.shape[2]
+        if self.level0_op == "conv":
+            filters = part.permute(1, 2, 0).reshape(n, c, 1, 1)
+            return torch.conv2d(desc2[None], filters).view(1, part.shape[1], part.shape[2], h2, w2)
         corr = torch.mm(
             part.permute(1, 2, 0).reshape(n, c), desc2.reshape(c, -1), out=buffer[: n * h2 * w2].view(n, h2 * w2)
         )
