@@ -61,3 +61,13 @@ def test_fused_top_down_equals_the_reference_ops(monkeypatch, threads, maps, pow
     assert torch.equal(fused_values, expected[2])
     assert torch.equal(fused_indices, expected[3])
     assert (fused_indices != indices).any() and (fused_indices == indices).any()  # the fold took and kept some
+
+
+@pytest.mark.parametrize("maps,power", [((16, 15), 1.5), ((9, 13), 2.0)])
+def test_pool_then_activate_in_cache_equals_the_reference_ops(monkeypatch, maps, power):
+    # pooled maps of 64 pixels for power 1.5 (torch's vectorised pow on every element), odd ones for x * x
+    monkeypatch.setenv("CORRLAB_OPS", "cpp")
+    volume = torch.randn(1, 3, 4, *maps)
+    expected = pyramid.reference.max_pool(volume).clamp(min=0).pow(power)
+    assert torch.equal(pyramid.max_pool_activate(volume, power), expected)
+    assert torch.equal(pyramid.max_pool(volume), pyramid.reference.max_pool(volume))  # power 0: pooling only

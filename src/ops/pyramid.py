@@ -104,7 +104,18 @@ def max_pool(volume: Tensor) -> Tensor:
     module = backend_module(volume.device)
     if module is None or (torch.is_grad_enabled() and volume.requires_grad):
         return reference.max_pool(volume)
+    if volume.device.type == "cpu":
+        return module.max_pool(volume.contiguous(), 0.0)  # power 0: no activation
     return module.max_pool(volume.contiguous())
+
+
+def max_pool_activate(volume: Tensor, power: float) -> Tensor:
+    """`max_pool` then clamp(0)^power (inference); the C++ backend activates each pooled map while it is in
+    cache, with torch's own kernels."""
+    module = backend_module(volume.device)
+    if module is not None and volume.device.type == "cpu":
+        return module.max_pool(volume.contiguous(), power)
+    return max_pool(volume).clamp_(min=0).pow_(power)
 
 
 def block_max(volume: Tensor, block: int) -> tuple[Tensor, Tensor]:

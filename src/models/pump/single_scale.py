@@ -143,7 +143,7 @@ class PyramidMatcher:
         h2, w2 = desc2.shape[1:]
         level1 = desc2.new_zeros(1, *parent_grid(1, h1c, w1c), 1 + (h2 - 1) // 2, 1 + (w2 - 1) // 2)
         for rows in chunks:  # activating after the max-pool gives the same values (monotone) for 1/4 of the work
-            pooled = self.activate_(pyramid.max_pool(self.level0(cells, desc2, rows, buffer)))
+            pooled = pyramid.max_pool_activate(self.level0(cells, desc2, rows, buffer), self.power)
             pyramid.aggregate_(level1, pooled, level=1, first_row=rows.start)
         norms, weights = border_norms(1, h1c, w1c, None, self.border_norm, self.eps, level1.device)
         levels = [self.activate_(normalise_borders(level1, norms.to(level1)))]

@@ -218,29 +218,37 @@ void block_max_kernel(const scalar_t* volume, scalar_t* values, int64_t* indices
     }
 }
 
-// 3x3 stride-2 max-pool with padding 1 of every (H, W) map
+// 3x3 stride-2 max-pool with padding 1 of one (H, W) map into (PH, PW); rowmax: W scratch values
 template <typename scalar_t>
-void max_pool_kernel(const scalar_t* input, scalar_t* output, int64_t N, int H, int W) {
+void max_pool_map(const scalar_t* map, scalar_t* out, scalar_t* rowmax, int H, int W) {
     const int PH = 1 + (H - 1) / 2, PW = 1 + (W - 1) / 2;
+    for (int py = 0; py < PH; py++) {
+        const int ya = std::max(2 * py - 1, 0), yb = std::min(2 * py + 1, H - 1);
+        std::copy(map + ya * W, map + (ya + 1) * W, rowmax);
+        for (int y = ya + 1; y <= yb; y++)
+            for (int x = 0; x < W; x++) rowmax[x] = std::max(rowmax[x], map[y * W + x]);
+        for (int px = 0; px < PW; px++) {
+            const int xa = std::max(2 * px - 1, 0), xb = std::min(2 * px + 1, W - 1);
+            scalar_t m = rowmax[xa];
+            for (int x = xa + 1; x <= xb; x++) m = std::max(m, rowmax[x]);
+            out[py * PW + px] = m;
+        }
+    }
+}
+
+// max_pool_map of every map; with power > 0, each pooled map is then activated clamp(0)^power by torch's
+// own kernels while it is in cache (activating after the pool: the same values, the activation is monotone)
+template <typename scalar_t>
+void max_pool_kernel(const scalar_t* input, scalar_t* output, int64_t N, int H, int W, double power) {
+    const int64_t pmap = int64_t(1 + (H - 1) / 2) * (1 + (W - 1) / 2);
+    const auto options = torch::TensorOptions().dtype(c10::CppTypeToScalarType<scalar_t>::value);
 #pragma omp parallel num_threads(at::get_num_threads())
     {
         std::vector<scalar_t> rowmax(W);
 #pragma omp for schedule(static)
         for (int64_t n = 0; n < N; n++) {
-            const scalar_t* map = input + n * H * W;
-            scalar_t* out = output + n * PH * PW;
-            for (int py = 0; py < PH; py++) {
-                const int ya = std::max(2 * py - 1, 0), yb = std::min(2 * py + 1, H - 1);
-                std::copy(map + ya * W, map + (ya + 1) * W, rowmax.begin());
-                for (int y = ya + 1; y <= yb; y++)
-                    for (int x = 0; x < W; x++) rowmax[x] = std::max(rowmax[x], map[y * W + x]);
-                for (int px = 0; px < PW; px++) {
-                    const int xa = std::max(2 * px - 1, 0), xb = std::min(2 * px + 1, W - 1);
-                    scalar_t m = rowmax[xa];
-                    for (int x = xa + 1; x <= xb; x++) m = std::max(m, rowmax[x]);
-                    out[py * PW + px] = m;
-                }
-            }
+            max_pool_map(input + n * H * W, output + n * pmap, rowmax.data(), H, W);
+            if (power > 0) torch::from_blob(output + n * pmap, {pmap}, options).clamp_min_(0).pow_(power);
         }
     }
 }
@@ -312,7 +320,7 @@ std::vector<torch::Tensor> block_max(torch::Tensor volume, int64_t block) {
     return {values, indices};
 }
 
-torch::Tensor max_pool(torch::Tensor volume) {
+torch::Tensor max_pool(torch::Tensor volume, double power) {
     check_cpu(volume, "volume");
     TORCH_CHECK(volume.dim() >= 2, "volume must end with (H, W)");
     const int H = volume.size(-2), W = volume.size(-1);
@@ -321,7 +329,8 @@ torch::Tensor max_pool(torch::Tensor volume) {
     sizes[sizes.size() - 1] = 1 + (W - 1) / 2;
     auto pooled = torch::empty(sizes, volume.options());
     AT_DISPATCH_FLOATING_TYPES(volume.scalar_type(), "max_pool", [&] {
-        max_pool_kernel<scalar_t>(volume.data_ptr<scalar_t>(), pooled.data_ptr<scalar_t>(), volume.numel() / (int64_t(H) * W), H, W);
+        max_pool_kernel<scalar_t>(volume.data_ptr<scalar_t>(), pooled.data_ptr<scalar_t>(),
+                                  volume.numel() / (int64_t(H) * W), H, W, power);
     });
     return pooled;
 }
@@ -402,7 +411,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("aggregate_", &aggregate_, "pyramid aggregation: upper += weighted shifted pooled children (in place)");
     m.def("aggregate_transpose", &aggregate_transpose, "gradient of the pyramid aggregation w.r.t. the pooled children");
     m.def("backtrack_", &backtrack_, "top-down DeepMatching step (in place on the lower level)");
-    m.def("max_pool", &max_pool, "3x3 stride-2 max-pool (padding 1) of every map of a volume");
+    m.def("max_pool", &max_pool,
+          "3x3 stride-2 max-pool (padding 1) of every map of a volume, then clamp(0)^power per map if power > 0");
     m.def("top_down_level0_", &top_down_level0_,
           "level 0's top-down pass fused per map: activation, top-down step, best pixel, per-tile best (in place)");
     m.def("block_max", &block_max, "max and argmax over all maps and block x block tiles (any size)");
