@@ -8,9 +8,9 @@ best correspondence.
 
 Level 0 is never materialised whole: it is computed in chunks of cell rows once to build level 1 and
 once more in the top-down pass, which is what makes memory ~1/4 of the full pyramid for the same
-result.  `level0="conv"` computes it as the reference does (a 1x1 convolution, oneDNN's reduction
-order: bit-identical to the reference's whole-volume convolution); `"mm"` as a matrix product (BLAS:
-the same values up to float32 rounding, which can flip near-ties).
+result.  `level0="mm"` computes it as a matrix product (BLAS; the default, faster); `"conv"` as the
+reference does, a 1x1 convolution (oneDNN's reduction order, bit-identical to the reference's
+whole-volume convolution).  The two differ by float32 rounding (a few 1e-7), which can flip near-ties.
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ class PyramidMatcher:
         min_shape: int = 5,
         power: float = 1.5,
         border_norm: float = 0.9,
-        chunk_bytes: int = 16 * 2**20,
-        level0: str = "conv",
+        chunk_bytes: int = 64 * 2**20,
+        level0: str = "mm",
     ) -> None:
         if not 1 <= power <= 3:
             raise ValueError(f"power must be in [1, 3], got {power}")
@@ -123,7 +123,8 @@ class PyramidMatcher:
             starts.pop()
         ends = starts[1:] + [h1c]
         chunks = [slice(a, b) for a, b in zip(starts, ends)]
-        return chunks, desc2.new_empty(max(c.stop - c.start for c in chunks) * per_row)
+        size = max(c.stop - c.start for c in chunks) * per_row if self.level0_op == "mm" else 0  # conv allocates
+        return chunks, desc2.new_empty(size)
 
     @torch.no_grad()
     def __call__(self, cells: Tensor, desc2: Tensor) -> RawCorrespondences:
