@@ -2,12 +2,16 @@
 and library start-up: the reference's `Main().run_from_args` (its own script's entry point) or our CLI's
 `main`, from reading the weights and images to writing the npz.  Writes {"pipeline_s": ...} to <timing.json>.
 
-    python -m bench.pump_driver reference /tmp/ref_pump t.json --img1 a.jpg --img2 b.jpg --resize 256 --device cpu --desc X --output o.npz
+    python -m bench.pump_driver test_singlescale /tmp/ref_pump t.json --img1 a.jpg --img2 b.jpg --resize 256 --device cpu --desc X --output o.npz
     python -m bench.pump_driver ours - t.json --img1 a.jpg --img2 b.jpg --resize 256 --weights X.pt --output o.npz
+
+The first argument is `ours` or the reference's script to run (test_singlescale, test_multiscale,
+test_singlescale_recursive).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -17,14 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_reference(checkout: Path, argv: list[str]) -> float:
+def run_reference(script: str, checkout: Path, argv: list[str]) -> float:
     os.chdir(checkout)
     sys.path.insert(0, str(checkout))
-    import test_singlescale  # the reference's script, from its checkout
+    module = importlib.import_module(script)  # the reference's script, from its checkout
 
-    args = test_singlescale.arg_parser().parse_args(argv)
+    args = module.arg_parser().parse_args(argv)
     start = time.perf_counter()
-    test_singlescale.Main().run_from_args(args)
+    module.Main().run_from_args(args)
     return time.perf_counter() - start
 
 
@@ -40,7 +44,7 @@ def run_ours(argv: list[str]) -> float:
 def main() -> None:
     side, checkout, timing, *argv = sys.argv[1:]
     timing = Path(timing).resolve()
-    seconds = run_reference(Path(checkout), argv) if side == "reference" else run_ours(argv)
+    seconds = run_ours(argv) if side == "ours" else run_reference(side, Path(checkout), argv)
     timing.write_text(json.dumps({"pipeline_s": seconds}))
 
 

@@ -5,10 +5,11 @@ CC BY-NC-SA and never committed here), made runnable on CPU (Pillow >= 10: Image
 Image.LANCZOS in datasets/pair_loader.py).  Both sides get the same randomly initialised ConvMixer
 (saved in the official format), the same demo pair and the same --resize:
 
-    python bench/pump_matching.py --reference /tmp/ref_pump --resize 256 300 --repeat 3
+    python -m bench.pump_matching --reference /tmp/ref_pump --resize 256 300 --repeat 3
 
-For each size it prints median wall time and peak RSS of both processes with the ratios, the matching
-pipeline's own time without start-up (bench/pump_driver.py), then
+For each size it runs `--repeat` rounds of (ours, reference), interleaved so both see the same load of a
+shared machine, and prints the medians of the per-round ratios: whole process, matching pipeline without
+start-up (bench/pump_driver.py), peak RSS (also above the peak of a bare `import torch`); then it
 compares the correspondences (in resized-image pixels): ours must be the reference's minus the rows
 its float32 reciprocity keys let through (see docs/pump.md).  Finally it fits peak memory =
 a + b * (level-0 elements) per implementation and reports the largest --resize under --budget-gb.
@@ -18,8 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +33,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.runner import Case, run_cases  # noqa: E402
 from corrlab.models.convmixer import ConvMixer  # noqa: E402
 from corrlab.models.pump.images import max_side_shape  # noqa: E402
 from corrlab.models.pump.output import load_corres  # noqa: E402
@@ -100,10 +104,74 @@ def largest_size(sizes: list[int], peaks: list[int], budget: float) -> int:
     return size
 
 
+SCRIPTS = {"single": "test_singlescale", "multi": "test_multiscale", "recursive": "test_singlescale_recursive"}
+
+
+def run_once(command: str, timing: Path) -> dict:
+    """One process: wall seconds, peak RSS, the pipeline seconds its driver wrote, the 1-min load before it."""
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "maxrss_kb=%M", "bash", "-c", command], cwd=ROOT, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"command failed ({proc.returncode}): {command}\n{proc.stderr[-3000:]}")
+    rss = int(re.search(r"maxrss_kb=(\d+)", proc.stderr).group(1)) * 1024
+    return {
+        "wall_s": wall,
+        "peak_rss_bytes": rss,
+        "pipeline_s": json.loads(timing.read_text())["pipeline_s"],
+        "load": load,
+    }
+
+
+def import_floor_bytes(python: str) -> int:
+    """Peak RSS of a process that only imports torch: the floor under either side's peak."""
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "maxrss_kb=%M", python, "-c", "import torch"], capture_output=True, text=True
+    )
+    return int(re.search(r"maxrss_kb=(\d+)", proc.stderr).group(1)) * 1024
+
+
+def paired_runs(commands: dict[str, str], timings: dict[str, Path], repeat: int) -> list[dict[str, dict]]:
+    """`repeat` rounds of ours then the reference, interleaved so that both see the same machine load."""
+    rounds = []
+    for index in range(repeat):
+        rounds.append({side: run_once(commands[side], timings[side]) for side in ("ours", "reference")})
+        r = rounds[-1]
+        print(
+            f"  round {index + 1}: reference {r['reference']['wall_s']:.1f} s ({r['reference']['pipeline_s']:.1f} s "
+            f"pipeline, {r['reference']['peak_rss_bytes'] / 2**30:.2f} GiB), ours {r['ours']['wall_s']:.1f} s "
+            f"({r['ours']['pipeline_s']:.1f} s, {r['ours']['peak_rss_bytes'] / 2**30:.2f} GiB), "
+            f"load {r['reference']['load']:.1f}/{r['ours']['load']:.1f}",
+            flush=True,
+        )
+    return rounds
+
+
+def summarise(rounds: list[dict[str, dict]], floor: int) -> dict:
+    """Medians of the per-round ratios (reference / ours for time, ours / reference for memory)."""
+
+    def median(f) -> float:
+        return float(np.median([f(r["reference"], r["ours"]) for r in rounds]))
+
+    return {
+        "process_speedup": median(lambda ref, our: ref["wall_s"] / our["wall_s"]),
+        "pipeline_speedup": median(lambda ref, our: ref["pipeline_s"] / our["pipeline_s"]),
+        "memory_ratio": median(lambda ref, our: our["peak_rss_bytes"] / ref["peak_rss_bytes"]),
+        "memory_ratio_above_import": median(
+            lambda ref, our: (our["peak_rss_bytes"] - floor) / (ref["peak_rss_bytes"] - floor)
+        ),
+        "load": float(np.median([r[s]["load"] for r in rounds for s in r])),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference", required=True, help="scratch checkout of naver/pump (runnable on CPU)")
     parser.add_argument("--resize", type=int, nargs="+", default=[256, 300])
+    parser.add_argument("--mode", choices=tuple(SCRIPTS), default="single")
     parser.add_argument(
         "--ours-only",
         type=int,
@@ -111,7 +179,10 @@ def main() -> None:
         default=[],
         help="larger sizes run for ours only (the reference would exhaust memory)",
     )
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="paired rounds per size (medians of their ratios)")
+    parser.add_argument(
+        "--ours-args", default="", help="extra arguments for our CLI, e.g. '--level0 conv' (the reference's order)"
+    )
     parser.add_argument("--budget-gb", type=float, default=24.0)
     parser.add_argument("--json", default=None, help="write all figures to this file")
     args = parser.parse_args()
@@ -119,60 +190,58 @@ def main() -> None:
     python = sys.executable
     work = Path(tempfile.mkdtemp(prefix="pump_bench_"))
     random_weights(reference / "checkpoints" / "corrlab_random.pt")
-    report = {}
+    weights = reference / "checkpoints" / "corrlab_random.pt"
+    img1, img2 = (str(reference / p) for p in DEMO)
+    driver = f"{python} -m bench.pump_driver"
+    floor = import_floor_bytes(python)
+    print(f"peak RSS of `import torch` alone: {floor / 2**30:.2f} GiB; {os.cpu_count()} CPUs; mode {args.mode}")
+    report = {"import_floor_bytes": floor, "mode": args.mode, "repeat": args.repeat}
+    timings = {side: work / f"{side}.json" for side in ("reference", "ours")}
     for size in args.resize:
-        ref_out, our_out = work / f"reference_{size}.npz", work / f"ours_{size}.npz"
-        img1, img2 = (str(reference / p) for p in DEMO)
-        driver = f"{python} -m bench.pump_driver"
-        cases = [
-            Case(
-                "reference",
-                f"{driver} reference {reference} {work / 'reference.json'} --img1 {img1} --img2 {img2} --resize {size} --device cpu --desc corrlab_random --output {ref_out}",
-                cwd=str(ROOT),
-            ),
-            Case(
-                "ours",
-                f"{driver} ours - {work / 'ours.json'} --img1 {img1} --img2 {img2} --resize {size} --weights {reference / 'checkpoints' / 'corrlab_random.pt'} --output {our_out}",
-                cwd=str(ROOT),
-            ),
-        ]
-        print(f"\n--resize {size}: level 0 = {level0_elements(size):,} elements")
-        results = run_cases(cases, baseline="reference", repeat=args.repeat)
-        times = {r.name: r.median for r in results}
-        peaks = {r.name: r.peak_rss_bytes for r in results}
-        pipeline = {
-            side: json.loads((work / f"{side}.json").read_text())["pipeline_s"] for side in ("reference", "ours")
+        outputs = {side: work / f"{side}_{size}.npz" for side in ("reference", "ours")}
+        commands = {
+            "reference": f"{driver} {SCRIPTS[args.mode]} {reference} {timings['reference']} --img1 {img1} --img2 {img2} "
+            f"--resize {size} --device cpu --desc corrlab_random --output {outputs['reference']}",
+            "ours": f"{driver} ours - {timings['ours']} --img1 {img1} --img2 {img2} --resize {size} --mode {args.mode} "
+            f"--weights {weights} --output {outputs['ours']} {args.ours_args}",
         }
+        print(f"\n--resize {size}: level 0 = {level0_elements(size):,} elements", flush=True)
+        rounds = paired_runs(commands, timings, args.repeat)
+        summary = summarise(rounds, floor)
         print(
-            f"pipeline seconds (start-up excluded, last run): reference {pipeline['reference']:.2f}, ours {pipeline['ours']:.2f}, "
-            f"ratio {pipeline['reference'] / pipeline['ours']:.2f}x"
+            f"  medians of {args.repeat} paired ratios: process {summary['process_speedup']:.2f}x, pipeline "
+            f"{summary['pipeline_speedup']:.2f}x faster; peak memory {summary['memory_ratio']:.3f} of the reference's "
+            f"({summary['memory_ratio_above_import']:.3f} above the import floor); median load {summary['load']:.1f}"
         )
-        same = compare(load_corres(ref_out), load_corres(our_out), size)
-        print("correspondences:", same)
-        report[size] = {
-            "seconds": times,
-            "pipeline_seconds": pipeline,
-            "peak_rss_bytes": peaks,
-            "speedup": times["reference"] / times["ours"],
-            "pipeline_speedup": pipeline["reference"] / pipeline["ours"],
-            "memory_ratio": peaks["ours"] / peaks["reference"],
-            "correspondences": same,
-        }
+        same = (
+            compare(load_corres(outputs["reference"]), load_corres(outputs["ours"]), size)
+            if args.mode == "single"
+            else None
+        )
+        if same:
+            print("  correspondences:", same)
+        report[size] = {"rounds": rounds, **summary, "correspondences": same}
     for size in args.ours_only:
-        out = work / f"ours_{size}.npz"
-        img1, img2 = (str(reference / p) for p in DEMO)
-        command = f"{python} -m corrlab.models.pump.cli --img1 {img1} --img2 {img2} --resize {size} --weights {reference / 'checkpoints' / 'corrlab_random.pt'} --output {out}"
-        print(f"\n--resize {size} (ours only): level 0 = {level0_elements(size):,} elements")
-        (result,) = run_cases([Case("ours", command, cwd=str(ROOT))], baseline="ours", repeat=1)
-        report[size] = {"seconds": {"ours": result.median}, "peak_rss_bytes": {"ours": result.peak_rss_bytes}}
+        command = (
+            f"{driver} ours - {timings['ours']} --img1 {img1} --img2 {img2} --resize {size} --mode {args.mode} "
+            f"--weights {weights} --output {work / f'ours_{size}.npz'} {args.ours_args}"
+        )
+        result = run_once(command, timings["ours"])
+        print(
+            f"\n--resize {size} (ours only): level 0 = {level0_elements(size):,} elements; {result['wall_s']:.1f} s "
+            f"({result['pipeline_s']:.1f} s pipeline), {result['peak_rss_bytes'] / 2**30:.2f} GiB, load {result['load']:.1f}"
+        )
+        report[size] = {"rounds": [{"ours": result}]}
     if len(args.resize) > 1:
         budget = args.budget_gb * 2**30
+
+        def peak(size: int, side: str) -> int:
+            return max(r[side]["peak_rss_bytes"] for r in report[size]["rounds"])
+
         ours_sizes = args.resize + args.ours_only
         fits = {
-            "reference": largest_size(
-                args.resize, [report[s]["peak_rss_bytes"]["reference"] for s in args.resize], budget
-            ),
-            "ours": largest_size(ours_sizes, [report[s]["peak_rss_bytes"]["ours"] for s in ours_sizes], budget),
+            "reference": largest_size(args.resize, [peak(s, "reference") for s in args.resize], budget),
+            "ours": largest_size(ours_sizes, [peak(s, "ours") for s in ours_sizes], budget),
         }
         print(f"largest --resize under {args.budget_gb:g} GB (linear fit of peak RSS in the level-0 size): {fits}")
         report["largest_resize"] = fits

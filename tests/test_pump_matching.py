@@ -53,6 +53,22 @@ def test_streamed_matcher_equals_naive_reference_algorithm():
     assert torch.allclose(ours[:, 4], expected[:, 4], rtol=1e-5)
 
 
+def test_level0_by_convolution_reproduces_the_naive_reference_bitwise():
+    # level0="conv" is the reference's reduction order: scores too are equal, not just close (128-D, as PUMP's
+    # descriptors and 24 x 24 maps: there a matrix product rounds differently from the convolution on most elements)
+    desc1 = smooth_descriptors(128, 24, 24, seed=6)
+    desc2 = F.normalize(torch.roll(desc1, (2, 3), (1, 2)) + 0.5 * smooth_descriptors(128, 24, 24, seed=7), dim=0)
+    expected = sort_rows(naive_single_scale(cells_of(desc1), desc2))
+    ours = sort_rows(PyramidMatcher(chunk_bytes=1, level0="conv")(cells_of(desc1), desc2).reciprocal())
+    assert len(expected) > 10
+    assert torch.equal(ours, expected)
+
+
+def test_unknown_level0_is_refused():
+    with pytest.raises(ValueError, match="level0 must be one of"):
+        PyramidMatcher(level0="fft")
+
+
 def raw_tensors(raw):
     return raw.pos1, raw.score1, raw.pos2, raw.score2, raw.best1, raw.best2
 

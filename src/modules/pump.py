@@ -29,7 +29,7 @@ class PUMP(MatchingModule):
     descriptor: ConvMixer arguments.  losses: `ap_weight` x PixelAPLoss on pairs with a finite
     `H_0to1` + `dm_weight` x DeepMatchingLoss on the others (`ap`, `dm`: their arguments).
     matching: `mode` single | multi | recursive, `resize` (longer side matched, 0 = as given),
-    pyramid arguments (levels, min_shape, power, border_norm, chunk_mb), multi-scale (max_scale,
+    pyramid arguments (levels, min_shape, power, border_norm, chunk_mb, level0), multi-scale (max_scale,
     max_rot, rot_step, ms_levels) and recursive (coarse_size, fine_size, overlap, score_thr,
     fast_thr) options.  post_filter: `enabled`, `locality`, `min_cc_size`, `densify`.
     """

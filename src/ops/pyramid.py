@@ -104,7 +104,18 @@ def max_pool(volume: Tensor) -> Tensor:
     module = backend_module(volume.device)
     if module is None or (torch.is_grad_enabled() and volume.requires_grad):
         return reference.max_pool(volume)
+    if volume.device.type == "cpu":
+        return module.max_pool(volume.contiguous(), 0.0)  # power 0: no activation
     return module.max_pool(volume.contiguous())
+
+
+def max_pool_activate(volume: Tensor, power: float) -> Tensor:
+    """`max_pool` then clamp(0)^power (inference); the C++ backend activates each pooled map while it is in
+    cache, with torch's own kernels."""
+    module = backend_module(volume.device)
+    if module is not None and volume.device.type == "cpu":
+        return module.max_pool(volume.contiguous(), power)
+    return max_pool(volume).clamp_(min=0).pow_(power)
 
 
 def block_max(volume: Tensor, block: int) -> tuple[Tensor, Tensor]:
@@ -114,6 +125,39 @@ def block_max(volume: Tensor, block: int) -> tuple[Tensor, Tensor]:
         return reference.block_max_reference(volume, block)
     values, indices = module.block_max(volume.contiguous(), block)
     return values, indices
+
+
+def top_down_level0_(
+    volume: Tensor,
+    level1: Tensor | None,
+    power: float,
+    first_row: int,
+    block_values: Tensor,
+    block_indices: Tensor,
+    block: int,
+    index_offset: int,
+) -> tuple[Tensor, Tensor]:
+    """Level 0's top-down pass on a chunk of raw maps `volume` (1, R, W1, H2, W2) holding child rows
+    [first_row, ...): activation clamp(0)^power, top-down step from `level1` (None: no upper level), every
+    map's best score and pixel (returned), and every block x block tile's best (map, pixel) folded into
+    `block_values` / `block_indices` (flat indices offset by `index_offset`; strictly greater wins), in place.
+    The C++ backend does all of it per map while the map is in cache; the others compose the ops above."""
+    module = backend_module(volume.device)
+    if module is not None and volume.device.type == "cpu":
+        scores, pixels = module.top_down_level0_(
+            volume, level1, power, first_row, block_values, block_indices, block, index_offset
+        )
+        return scores, pixels
+    volume.clamp_(min=0).pow_(power)
+    if level1 is not None:
+        backtrack_(level1, volume, level=1, first_row=first_row)
+    h2, w2 = volume.shape[-2:]
+    scores, pixels = volume.view(-1, h2 * w2).max(dim=1)
+    values, indices = block_max(volume.view(-1, h2, w2), block)
+    better = values > block_values
+    block_values.copy_(torch.where(better, values, block_values))
+    block_indices.copy_(torch.where(better, indices + index_offset, block_indices))
+    return scores, pixels
 
 
 def merge_corres_(accu: Tensor, corres: Tensor, offset: int, inv_trf: Tensor, max_dist: float, step: int) -> Tensor:

@@ -23,6 +23,7 @@ from corrlab.models.pump.images import check_image_size, matcher_input
 from corrlab.models.pump.matcher import apply_affine
 from corrlab.models.pump.modes import MODES, make_matcher
 from corrlab.models.pump.output import save_corres
+from corrlab.models.pump.single_scale import LEVEL0
 from corrlab.pipeline.memory import return_freed_memory
 from corrlab.safe_loading import torch_load
 
@@ -41,6 +42,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--nlpow", type=float, default=1.5)
     parser.add_argument("--border", type=float, default=0.9)
     parser.add_argument("--mode", choices=MODES, default="single")
+    parser.add_argument(
+        "--level0",
+        choices=LEVEL0,
+        default="mm",
+        help="level 0 as a matrix product (faster) or as the reference's 1x1 convolution (its rounding)",
+    )
     parser.add_argument("--max-scale", type=float, default=4.0, help="multi: scales 2^(i/2) in [1/max, max]")
     parser.add_argument("--max-rot", type=float, default=0.0, help="multi: rotations in 45-degree steps within +-max")
     parser.add_argument("--fine-size", type=int, default=512, help="recursive: tile size (the coarse size is --resize)")
@@ -87,6 +94,7 @@ def run(args: argparse.Namespace) -> None:
         "min_shape": args.min_shape,
         "power": args.nlpow,
         "border_norm": args.border,
+        "level0": args.level0,
         "max_scale": args.max_scale,
         "max_rot": args.max_rot,
         "coarse_size": args.resize,

@@ -26,7 +26,8 @@ def make_matcher(descriptor: nn.Module, matching: dict[str, Any]) -> Callable[[T
         min_shape=m.get("min_shape", 5),
         power=m.get("power", 1.5),
         border_norm=m.get("border_norm", 0.9),
-        chunk_bytes=int(m.get("chunk_mb", 16) * 2**20),
+        chunk_bytes=int(m.get("chunk_mb", 64) * 2**20),
+        level0=m.get("level0", "mm"),
     )
     single = PumpMatcher(descriptor, pyramid)
     if m.get("mode", "single") == "single":

@@ -6,9 +6,11 @@ above aggregate children (src/ops/pyramid.py) until the maps are small; a top-do
 best parents' scores back down to level 0, where every cell and every 4x4 block of image 2 keeps its
 best correspondence.
 
-Level 0 is never materialised whole: it is computed in chunks of cell rows (a matrix product, the
-same numbers the reference's 1x1 convolution gives) once to build level 1 and once more in the
-top-down pass, which is what makes memory ~1/4 of the full pyramid for the same result.
+Level 0 is never materialised whole: it is computed in chunks of cell rows once to build level 1 and
+once more in the top-down pass, which is what makes memory ~1/4 of the full pyramid for the same
+result.  `level0="mm"` computes it as a matrix product (BLAS; the default, faster); `"conv"` as the
+reference does, a 1x1 convolution (oneDNN's reduction order, bit-identical to the reference's
+whole-volume convolution).  The two differ by float32 rounding (a few 1e-7), which can flip near-ties.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from corrlab.ops.pyramid_reference import border_norms, normalise_borders, paren
 
 CELL = 4  # image 1 is matched by 4x4 cells, image 2 densely
 MIN_CHUNK_CELLS = 64  # level-0 slices are computed for at least this many cells at once (see row_chunks)
+LEVEL0 = ("conv", "mm")  # how level 0 is computed: the reference's 1x1 convolution, or a matrix product
 
 
 def cell_centres(height: int, width: int, device=None) -> Tensor:
@@ -66,7 +69,8 @@ class PyramidMatcher:
     """DeepMatching pyramid on descriptors: `levels` max levels (0 = only level 0), stop once a map
     side is <= `min_shape`, activation clamp(0)^power at every level, border normalisation
     `border_norm` in [0, 1].  `chunk_bytes` bounds the level-0 slice held at once (results do not
-    depend on it).  Defaults are the reference's (test_singlescale.py)."""
+    depend on it); `level0` is one of LEVEL0 (see the module docstring).  Defaults are the
+    reference's (test_singlescale.py)."""
 
     def __init__(
         self,
@@ -74,10 +78,14 @@ class PyramidMatcher:
         min_shape: int = 5,
         power: float = 1.5,
         border_norm: float = 0.9,
-        chunk_bytes: int = 16 * 2**20,
+        chunk_bytes: int = 64 * 2**20,
+        level0: str = "mm",
     ) -> None:
         if not 1 <= power <= 3:
             raise ValueError(f"power must be in [1, 3], got {power}")
+        if level0 not in LEVEL0:
+            raise ValueError(f"level0 must be one of {LEVEL0}, got '{level0}'")
+        self.level0_op = level0
         self.levels = levels
         self.min_shape = min_shape
         self.power = power
@@ -93,6 +101,9 @@ class PyramidMatcher:
         c, h2, w2 = desc2.shape
         part = cells[:, rows]
         n = part.shape[1] * part.shape[2]
+        if self.level0_op == "conv":
+            filters = part.permute(1, 2, 0).reshape(n, c, 1, 1)
+            return torch.conv2d(desc2[None], filters).view(1, part.shape[1], part.shape[2], h2, w2)
         corr = torch.mm(
             part.permute(1, 2, 0).reshape(n, c), desc2.reshape(c, -1), out=buffer[: n * h2 * w2].view(n, h2 * w2)
         )
@@ -112,7 +123,8 @@ class PyramidMatcher:
             starts.pop()
         ends = starts[1:] + [h1c]
         chunks = [slice(a, b) for a, b in zip(starts, ends)]
-        return chunks, desc2.new_empty(max(c.stop - c.start for c in chunks) * per_row)
+        size = max(c.stop - c.start for c in chunks) * per_row if self.level0_op == "mm" else 0  # conv allocates
+        return chunks, desc2.new_empty(size)
 
     @torch.no_grad()
     def __call__(self, cells: Tensor, desc2: Tensor) -> RawCorrespondences:
@@ -132,7 +144,7 @@ class PyramidMatcher:
         h2, w2 = desc2.shape[1:]
         level1 = desc2.new_zeros(1, *parent_grid(1, h1c, w1c), 1 + (h2 - 1) // 2, 1 + (w2 - 1) // 2)
         for rows in chunks:  # activating after the max-pool gives the same values (monotone) for 1/4 of the work
-            pooled = self.activate_(pyramid.max_pool(self.level0(cells, desc2, rows, buffer)))
+            pooled = pyramid.max_pool_activate(self.level0(cells, desc2, rows, buffer), self.power)
             pyramid.aggregate_(level1, pooled, level=1, first_row=rows.start)
         norms, weights = border_norms(1, h1c, w1c, None, self.border_norm, self.eps, level1.device)
         levels = [self.activate_(normalise_borders(level1, norms.to(level1)))]
@@ -153,23 +165,21 @@ class PyramidMatcher:
         h1c, w1c = cells.shape[1:]
         h2, w2 = desc2.shape[1:]
         scores1, pixels1 = [], []
-        block_values = block_indices = None
+        block_values = desc2.new_full((h2 // CELL, w2 // CELL), -float("inf"))
+        block_indices = torch.zeros(block_values.shape, dtype=torch.long, device=desc2.device)
         for rows in chunks:
-            volume = self.activate_(self.level0(cells, desc2, rows, buffer))
-            if level1 is not None:
-                pyramid.backtrack_(level1, volume, level=1, first_row=rows.start)
-            flat = volume.view(-1, h2 * w2)
-            score, pixel = flat.max(dim=1)
+            score, pixel = pyramid.top_down_level0_(
+                self.level0(cells, desc2, rows, buffer),
+                level1,
+                self.power,
+                rows.start,
+                block_values,
+                block_indices,
+                CELL,
+                rows.start * w1c * h2 * w2,
+            )
             scores1.append(score)
             pixels1.append(pixel)
-            values, indices = pyramid.block_max(volume.view(-1, h2, w2), CELL)
-            indices = indices + rows.start * w1c * h2 * w2
-            if block_values is None:
-                block_values, block_indices = values, indices
-            else:
-                better = values > block_values
-                block_values = torch.where(better, values, block_values)
-                block_indices = torch.where(better, indices, block_indices)
         score1 = torch.cat(scores1).view(h1c, w1c)
         pixel1 = torch.cat(pixels1)
         pos1 = torch.cat([cell_centres(h1c, w1c, cells.device), torch.stack([pixel1 % w2, pixel1 // w2], 1).float()], 1)

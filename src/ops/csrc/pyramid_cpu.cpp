@@ -71,54 +71,123 @@ void aggregate_transpose_kernel(scalar_t* grad, const scalar_t* grad_upper, cons
     }
 }
 
-// lower rows [first_row, first_row + R) of the child grid gain their parents' best score at the
-// argmax of every 3x3 stride-2 window (windows exclude the last row and column), in place
+// one child map `layer` (cell (b, ch, cw) of the child grid) gains its parents' best score at the argmax of
+// every 3x3 stride-2 window (windows exclude the last row and column), in place; back (PH * PW) and gain
+// (H2 * W2) are scratch buffers
+template <typename scalar_t>
+void backtrack_map(const scalar_t* upper, scalar_t* layer, scalar_t* back, scalar_t* gain, int b, int ch, int cw,
+                   int UH1, int UW1, int H2, int W2, int PH, int PW, int level) {
+    const int64_t map = int64_t(PH) * PW, lmap = int64_t(H2) * W2;
+    std::fill(back, back + map, scalar_t(0));
+    for (int role = 0; role < 4; role++) {
+        const int dy = role / 2, dx = role % 2;
+        const int uh = ch - role_offset(level, dy), uw = cw - role_offset(level, dx);
+        if (!inside(uh, 0, UH1) || !inside(uw, 0, UW1)) continue;
+        const scalar_t* src = upper + ((int64_t(b) * UH1 + uh) * UW1 + uw) * map;
+        const int sy = role_shift(dy), sx = role_shift(dx);
+        const int y0 = dy ? 0 : 1, y1 = dy ? PH - 1 : PH;
+        const int x0 = dx ? 0 : 1, x1 = dx ? PW - 1 : PW;
+        for (int y = y0; y < y1; y++)
+            for (int x = x0; x < x1; x++) {
+                scalar_t& t = back[(y + sy) * PW + x + sx];
+                t = std::max(t, src[y * PW + x]);
+            }
+    }
+    std::fill(gain, gain + lmap, scalar_t(0));
+    for (int uy = 0; uy < PH; uy++) {
+        const int ya = std::max(2 * uy - 1, 0), yb = std::min(2 * uy + 2, H2 - 1);
+        for (int ux = 0; ux < PW; ux++) {
+            const int xa = std::max(2 * ux - 1, 0), xb = std::min(2 * ux + 2, W2 - 1);
+            scalar_t best = -std::numeric_limits<scalar_t>::infinity();
+            int64_t arg = int64_t(ya) * W2 + xa;
+            for (int y = ya; y < yb; y++)
+                for (int x = xa; x < xb; x++)
+                    if (layer[y * W2 + x] > best) {
+                        best = layer[y * W2 + x];
+                        arg = int64_t(y) * W2 + x;
+                    }
+            gain[arg] = std::max(gain[arg], back[uy * PW + ux]);
+        }
+    }
+    for (int64_t i = 0; i < lmap; i++) layer[i] += gain[i];
+}
+
+// lower rows [first_row, first_row + R) of the child grid: backtrack_map on every map, in place
 template <typename scalar_t>
 void backtrack_kernel(const scalar_t* upper, scalar_t* lower, int B, int UH1, int UW1, int R, int W1, int H2, int W2,
                       int PH, int PW, int level, int first_row) {
-    const int64_t map = int64_t(PH) * PW, lmap = int64_t(H2) * W2;
+    const int64_t lmap = int64_t(H2) * W2;
     const int64_t children = int64_t(B) * R * W1;
 #pragma omp parallel num_threads(at::get_num_threads())
     {
-        std::vector<scalar_t> back(map), gain(lmap);
+        std::vector<scalar_t> back(int64_t(PH) * PW), gain(lmap);
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < children; c++) {
             const int cw = c % W1, ch = first_row + (c / W1) % R, b = c / (int64_t(W1) * R);
-            std::fill(back.begin(), back.end(), scalar_t(0));
-            for (int role = 0; role < 4; role++) {
-                const int dy = role / 2, dx = role % 2;
-                const int uh = ch - role_offset(level, dy), uw = cw - role_offset(level, dx);
-                if (!inside(uh, 0, UH1) || !inside(uw, 0, UW1)) continue;
-                const scalar_t* src = upper + ((int64_t(b) * UH1 + uh) * UW1 + uw) * map;
-                const int sy = role_shift(dy), sx = role_shift(dx);
-                const int y0 = dy ? 0 : 1, y1 = dy ? PH - 1 : PH;
-                const int x0 = dx ? 0 : 1, x1 = dx ? PW - 1 : PW;
-                for (int y = y0; y < y1; y++)
-                    for (int x = x0; x < x1; x++) {
-                        scalar_t& t = back[(y + sy) * PW + x + sx];
-                        t = std::max(t, src[y * PW + x]);
-                    }
-            }
-            scalar_t* layer = lower + c * lmap;
-            std::fill(gain.begin(), gain.end(), scalar_t(0));
-            for (int uy = 0; uy < PH; uy++) {
-                const int ya = std::max(2 * uy - 1, 0), yb = std::min(2 * uy + 2, H2 - 1);
-                for (int ux = 0; ux < PW; ux++) {
-                    const int xa = std::max(2 * ux - 1, 0), xb = std::min(2 * ux + 2, W2 - 1);
-                    scalar_t best = -std::numeric_limits<scalar_t>::infinity();
-                    int64_t arg = int64_t(ya) * W2 + xa;
-                    for (int y = ya; y < yb; y++)
-                        for (int x = xa; x < xb; x++)
-                            if (layer[y * W2 + x] > best) {
-                                best = layer[y * W2 + x];
-                                arg = int64_t(y) * W2 + x;
-                            }
-                    gain[arg] = std::max(gain[arg], back[uy * PW + ux]);
-                }
-            }
-            for (int64_t i = 0; i < lmap; i++) layer[i] += gain[i];
+            backtrack_map(upper, lower + c * lmap, back.data(), gain.data(), b, ch, cw, UH1, UW1, H2, W2, PH, PW,
+                          level);
         }
     }
+}
+
+// Level 0's top-down pass over maps [0, N) of a chunk, one map at a time while it is in cache: activation
+// clamp(0)^power (torch's own kernels, so the same rounding as on the whole chunk), the top-down step from
+// level 1 (when given), the map's best pixel, and every block x block tile's best (map, pixel) folded into
+// values / indices (strictly greater wins: ties keep the first map, then the first pixel).  Each thread
+// takes a contiguous run of maps; the runs are merged in order, so the result is the sequential one.
+template <typename scalar_t>
+void top_down_level0_kernel(scalar_t* volume, const scalar_t* upper, double power, int64_t N, int W1, int first_row,
+                            int UH1, int UW1, int H2, int W2, int PH, int PW, int block, scalar_t* scores,
+                            int64_t* pixels, scalar_t* values, int64_t* indices, int64_t index_offset) {
+    const int64_t lmap = int64_t(H2) * W2;
+    const int OH = H2 / block, OW = W2 / block, tiles = OH * OW;
+    const int threads = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), N));
+    std::vector<scalar_t> part_values(int64_t(threads) * tiles, -std::numeric_limits<scalar_t>::infinity());
+    std::vector<int64_t> part_indices(int64_t(threads) * tiles, 0);
+    const auto options = torch::TensorOptions().dtype(c10::CppTypeToScalarType<scalar_t>::value);
+#pragma omp parallel num_threads(threads)
+    {
+        const int t = omp_get_thread_num();
+        const int64_t begin = N * t / threads, end = N * (t + 1) / threads;
+        std::vector<scalar_t> back(int64_t(PH) * PW), gain(lmap);
+        scalar_t* best = part_values.data() + int64_t(t) * tiles;
+        int64_t* arg = part_indices.data() + int64_t(t) * tiles;
+        for (int64_t n = begin; n < end; n++) {
+            scalar_t* layer = volume + n * lmap;
+            torch::from_blob(layer, {lmap}, options).clamp_min_(0).pow_(power);
+            if (upper) backtrack_map(upper, layer, back.data(), gain.data(), 0, first_row + int(n / W1), int(n % W1),
+                                     UH1, UW1, H2, W2, PH, PW, 1);
+            scalar_t top = layer[0];
+            int64_t where = 0;
+            for (int64_t i = 1; i < lmap; i++)
+                if (layer[i] > top) {
+                    top = layer[i];
+                    where = i;
+                }
+            scores[n] = top;
+            pixels[n] = where;
+            for (int tile = 0; tile < tiles; tile++) {
+                const scalar_t* corner = layer + int64_t(tile / OW) * block * W2 + (tile % OW) * block;
+                scalar_t m = corner[0];
+                for (int y = 0; y < block; y++)
+                    for (int x = 0; x < block; x++) m = std::max(m, corner[y * W2 + x]);
+                if (!(m > best[tile])) continue;
+                best[tile] = m;
+                for (int i = 0; i < block * block; i++)
+                    if (corner[(i / block) * W2 + i % block] == m) {
+                        arg[tile] = index_offset + (n * H2 + (tile / OW) * block + i / block) * W2 +
+                                    (tile % OW) * block + i % block;
+                        break;
+                    }
+            }
+        }
+    }
+    for (int t = 0; t < threads; t++)
+        for (int tile = 0; tile < tiles; tile++)
+            if (part_values[int64_t(t) * tiles + tile] > values[tile]) {
+                values[tile] = part_values[int64_t(t) * tiles + tile];
+                indices[tile] = part_indices[int64_t(t) * tiles + tile];
+            }
 }
 
 // max over all N maps and each block x block tile, first maximum in (n, y, x) order: a tile's max
@@ -149,29 +218,37 @@ void block_max_kernel(const scalar_t* volume, scalar_t* values, int64_t* indices
     }
 }
 
-// 3x3 stride-2 max-pool with padding 1 of every (H, W) map
+// 3x3 stride-2 max-pool with padding 1 of one (H, W) map into (PH, PW); rowmax: W scratch values
 template <typename scalar_t>
-void max_pool_kernel(const scalar_t* input, scalar_t* output, int64_t N, int H, int W) {
+void max_pool_map(const scalar_t* map, scalar_t* out, scalar_t* rowmax, int H, int W) {
     const int PH = 1 + (H - 1) / 2, PW = 1 + (W - 1) / 2;
+    for (int py = 0; py < PH; py++) {
+        const int ya = std::max(2 * py - 1, 0), yb = std::min(2 * py + 1, H - 1);
+        std::copy(map + ya * W, map + (ya + 1) * W, rowmax);
+        for (int y = ya + 1; y <= yb; y++)
+            for (int x = 0; x < W; x++) rowmax[x] = std::max(rowmax[x], map[y * W + x]);
+        for (int px = 0; px < PW; px++) {
+            const int xa = std::max(2 * px - 1, 0), xb = std::min(2 * px + 1, W - 1);
+            scalar_t m = rowmax[xa];
+            for (int x = xa + 1; x <= xb; x++) m = std::max(m, rowmax[x]);
+            out[py * PW + px] = m;
+        }
+    }
+}
+
+// max_pool_map of every map; with power > 0, each pooled map is then activated clamp(0)^power by torch's
+// own kernels while it is in cache (activating after the pool: the same values, the activation is monotone)
+template <typename scalar_t>
+void max_pool_kernel(const scalar_t* input, scalar_t* output, int64_t N, int H, int W, double power) {
+    const int64_t pmap = int64_t(1 + (H - 1) / 2) * (1 + (W - 1) / 2);
+    const auto options = torch::TensorOptions().dtype(c10::CppTypeToScalarType<scalar_t>::value);
 #pragma omp parallel num_threads(at::get_num_threads())
     {
         std::vector<scalar_t> rowmax(W);
 #pragma omp for schedule(static)
         for (int64_t n = 0; n < N; n++) {
-            const scalar_t* map = input + n * H * W;
-            scalar_t* out = output + n * PH * PW;
-            for (int py = 0; py < PH; py++) {
-                const int ya = std::max(2 * py - 1, 0), yb = std::min(2 * py + 1, H - 1);
-                std::copy(map + ya * W, map + (ya + 1) * W, rowmax.begin());
-                for (int y = ya + 1; y <= yb; y++)
-                    for (int x = 0; x < W; x++) rowmax[x] = std::max(rowmax[x], map[y * W + x]);
-                for (int px = 0; px < PW; px++) {
-                    const int xa = std::max(2 * px - 1, 0), xb = std::min(2 * px + 1, W - 1);
-                    scalar_t m = rowmax[xa];
-                    for (int x = xa + 1; x <= xb; x++) m = std::max(m, rowmax[x]);
-                    out[py * PW + px] = m;
-                }
-            }
+            max_pool_map(input + n * H * W, output + n * pmap, rowmax.data(), H, W);
+            if (power > 0) torch::from_blob(output + n * pmap, {pmap}, options).clamp_min_(0).pow_(power);
         }
     }
 }
@@ -243,7 +320,7 @@ std::vector<torch::Tensor> block_max(torch::Tensor volume, int64_t block) {
     return {values, indices};
 }
 
-torch::Tensor max_pool(torch::Tensor volume) {
+torch::Tensor max_pool(torch::Tensor volume, double power) {
     check_cpu(volume, "volume");
     TORCH_CHECK(volume.dim() >= 2, "volume must end with (H, W)");
     const int H = volume.size(-2), W = volume.size(-1);
@@ -252,9 +329,42 @@ torch::Tensor max_pool(torch::Tensor volume) {
     sizes[sizes.size() - 1] = 1 + (W - 1) / 2;
     auto pooled = torch::empty(sizes, volume.options());
     AT_DISPATCH_FLOATING_TYPES(volume.scalar_type(), "max_pool", [&] {
-        max_pool_kernel<scalar_t>(volume.data_ptr<scalar_t>(), pooled.data_ptr<scalar_t>(), volume.numel() / (int64_t(H) * W), H, W);
+        max_pool_kernel<scalar_t>(volume.data_ptr<scalar_t>(), pooled.data_ptr<scalar_t>(),
+                                  volume.numel() / (int64_t(H) * W), H, W, power);
     });
     return pooled;
+}
+
+std::vector<torch::Tensor> top_down_level0_(torch::Tensor volume, c10::optional<torch::Tensor> upper, double power,
+                                            int64_t first_row, torch::Tensor values, torch::Tensor indices,
+                                            int64_t block, int64_t index_offset) {
+    check_cpu(volume, "volume");
+    check_cpu(values, "values");
+    check_cpu(indices, "indices");
+    TORCH_CHECK(volume.dim() == 5 && volume.size(0) == 1, "volume must be (1, R, W1, H2, W2)");
+    const int R = volume.size(1), W1 = volume.size(2), H2 = volume.size(3), W2 = volume.size(4);
+    TORCH_CHECK(block >= 1 && values.numel() == int64_t(H2 / block) * (W2 / block) &&
+                    values.scalar_type() == volume.scalar_type() && indices.numel() == values.numel() &&
+                    indices.scalar_type() == torch::kInt64,
+                "values / indices must hold one entry per block x block tile of the maps");
+    int UH1 = 0, UW1 = 0, PH = 0, PW = 0;
+    if (upper) {
+        check_cpu(*upper, "upper");
+        UH1 = upper->size(1), UW1 = upper->size(2), PH = upper->size(3), PW = upper->size(4);
+        TORCH_CHECK(upper->dim() == 5 && upper->scalar_type() == volume.scalar_type() && UW1 == W1 + 1 && H2 >= 2 &&
+                        W2 >= 2 && PH == 1 + (H2 - 1) / 2 && PW == 1 + (W2 - 1) / 2,
+                    "upper must be level 1 of these level-0 maps");
+    }
+    const int64_t N = int64_t(R) * W1;
+    auto scores = torch::empty({N}, volume.options());
+    auto pixels = torch::empty({N}, volume.options().dtype(torch::kInt64));
+    AT_DISPATCH_FLOATING_TYPES(volume.scalar_type(), "top_down_level0_", [&] {
+        top_down_level0_kernel<scalar_t>(volume.data_ptr<scalar_t>(), upper ? upper->data_ptr<scalar_t>() : nullptr,
+                                         power, N, W1, first_row, UH1, UW1, H2, W2, PH, PW, block,
+                                         scores.data_ptr<scalar_t>(), pixels.data_ptr<int64_t>(),
+                                         values.data_ptr<scalar_t>(), indices.data_ptr<int64_t>(), index_offset);
+    });
+    return {scores, pixels};
 }
 
 void merge_corres_(torch::Tensor accu, torch::Tensor corres, int64_t offset, torch::Tensor inv_trf, double max_dist,
@@ -301,7 +411,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("aggregate_", &aggregate_, "pyramid aggregation: upper += weighted shifted pooled children (in place)");
     m.def("aggregate_transpose", &aggregate_transpose, "gradient of the pyramid aggregation w.r.t. the pooled children");
     m.def("backtrack_", &backtrack_, "top-down DeepMatching step (in place on the lower level)");
-    m.def("max_pool", &max_pool, "3x3 stride-2 max-pool (padding 1) of every map of a volume");
+    m.def("max_pool", &max_pool,
+          "3x3 stride-2 max-pool (padding 1) of every map of a volume, then clamp(0)^power per map if power > 0");
+    m.def("top_down_level0_", &top_down_level0_,
+          "level 0's top-down pass fused per map: activation, top-down step, best pixel, per-tile best (in place)");
     m.def("block_max", &block_max, "max and argmax over all maps and block x block tiles (any size)");
     m.def("merge_corres_", &merge_corres_, "multi-scale merge of correspondences into an accumulator (in place)");
 }
