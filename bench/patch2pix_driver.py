@@ -54,17 +54,9 @@ def import_reference(checkout: Path):
 
 def reference_network(checkout: Path, regressors: bool = True, training: bool = False):
     Patch2Pix = import_reference(checkout)
-    regressor_config = Namespace(
-        conv_dims=[512, 512],
-        conv_kers=[3, 3],
-        conv_strs=[2, 1],
-        fc_dims=[512, 256],
-        feat_comb="pre",
-        psize=[16, 16],
-        pshift=8,
-        panc=8 if training else 1,
-        shared=False,
-    )
+    from corrlab.models.patch2pix.official import released_regressor_config
+
+    regressor_config = released_regressor_config(anchors=8 if training else 1)  # its constructor resets feat_dim
     config = Namespace(
         training=training,
         device=torch.device("cpu"),
@@ -152,7 +144,8 @@ def run_reference(args, images) -> dict:
 def run_ours(args, images) -> dict:
     from corrlab.modules.patch2pix import Patch2Pix
 
-    module = Patch2Pix(io_thres=0.0, max_side=args.max_side)  # every refined match; the threshold is applied after
+    # every refined match; the threshold is applied after
+    module = Patch2Pix(io_thres=0.0, max_side=args.max_side, regressor_dtype=args.regressor_dtype)
     module.load_official(args.weights)
     module.eval()
     start = time.perf_counter()
@@ -175,6 +168,7 @@ def main() -> None:
     parser.add_argument("--io-thres", type=float, default=0.25)
     parser.add_argument("--init", choices=["calibrated", "xavier"], default="calibrated")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--regressor-dtype", choices=["float32", "bfloat16"], default="float32", help="ours only")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.threads:
