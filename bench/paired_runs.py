@@ -23,8 +23,9 @@ def paired_rounds(cases: list[Case], rounds: int, after_run: Callable[[str, int]
             record[case.name] = {"wall_s": result.seconds[0], "peak_rss_mb": result.peak_rss_bytes / 2**20}
             if after_run is not None:
                 record[case.name] |= after_run(case.name, index)
+            print(f"round {index + 1} {case.name}: {record[case.name]}", flush=True)  # usable if a later run dies
         records.append(record)
-        print(f"round {index + 1}/{rounds} done (load {record['load']:.1f})", flush=True)
+        print(f"round {index + 1}/{rounds} done (load at its start {record['load']:.1f})", flush=True)
     return records
 
 

@@ -4,6 +4,10 @@ the per-round ratios (whole process and matching pipeline only), and how far the
 
     python -m bench.patch2pix_matching --reference /tmp/ref_p2p --images A.jpg B.jpg --max-side 1024 --rounds 3
 
+Both sides run single-threaded by default (--threads 1): on a machine shared with other jobs, the CPU seconds of a
+single-threaded process are the work it does, while wall times swing with the load (4x within minutes here); the
+table gives CPU and wall seconds, whole process and matching pipeline only.
+
 The reference checkout is not part of corrlab (GrumpyZhou/patch2pix, MIT); it is imported from --reference and
 patched at run time to run on a CPU (bench/patch2pix_driver.py).
 """
@@ -31,6 +35,7 @@ def main() -> None:
     parser.add_argument("--max-side", type=int, default=1024)
     parser.add_argument("--io-thres", type=float, default=0.25)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (each side once per round)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each side (0: torch's default)")
     parser.add_argument("--no-bfloat16", action="store_true", help="skip the model.regressor_dtype=bfloat16 side")
     parser.add_argument("--weights", type=Path, help="reuse official-format weights written by an earlier run")
     parser.add_argument(
@@ -41,7 +46,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="p2p_bench_"))
     weights = args.weights or work / "patch2pix_random.pth"
     driver = f"{sys.executable} -m bench.patch2pix_driver"
-    common = f"--weights {weights} --images {args.images[0]} {args.images[1]} --max-side {args.max_side} --io-thres {args.io_thres}"
+    common = f"--weights {weights} --images {args.images[0]} {args.images[1]} --max-side {args.max_side} --io-thres {args.io_thres} --threads {args.threads}"
     if args.weights is None:
         made = run_case(
             Case(
@@ -59,9 +64,14 @@ def main() -> None:
     if not args.no_bfloat16:
         sides["ours-bf16"] = f"{driver} ours {common} --regressor-dtype bfloat16"
     cases = [Case(name, f"{command} --out {work / name}.npz", cwd=str(ROOT)) for name, command in sides.items()]
-    pipeline = lambda side, _: {"pipeline_s": float(np.load(work / f"{side}.npz")["seconds"])}  # noqa: E731
-    records = paired_rounds(cases, args.rounds, after_run=pipeline)
-    keys = {"wall_s": "whole process s", "pipeline_s": "pipeline s", "peak_rss_mb": "peak RSS MB"}
+    records = paired_rounds(cases, args.rounds, after_run=lambda side, _: timings(np.load(work / f"{side}.npz")))
+    keys = {
+        "process_cpu_s": "whole process CPU s",
+        "pipeline_cpu_s": "pipeline CPU s",
+        "wall_s": "whole process wall s",
+        "pipeline_s": "pipeline wall s",
+        "peak_rss_mb": "peak RSS MB",
+    }
     print(ratio_table(records, "reference", [s for s in sides if s != "reference"], keys))
     if args.json:
         args.json.write_text(json.dumps(records, indent=2))
@@ -70,6 +80,14 @@ def main() -> None:
         if side != "reference":
             print(f"--- {side} against the reference")
             compare(reference, np.load(work / f"{side}.npz"), args.io_thres)
+
+
+def timings(result: dict) -> dict:
+    return {
+        "pipeline_s": float(result["seconds"]),
+        "pipeline_cpu_s": float(result["cpu_seconds"]),
+        "process_cpu_s": float(result["process_cpu_seconds"]),
+    }
 
 
 def compare(reference: dict, ours: dict, io_thres: float) -> None:
