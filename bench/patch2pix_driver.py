@@ -54,17 +54,9 @@ def import_reference(checkout: Path):
 
 def reference_network(checkout: Path, regressors: bool = True, training: bool = False):
     Patch2Pix = import_reference(checkout)
-    regressor_config = Namespace(
-        conv_dims=[512, 512],
-        conv_kers=[3, 3],
-        conv_strs=[2, 1],
-        fc_dims=[512, 256],
-        feat_comb="pre",
-        psize=[16, 16],
-        pshift=8,
-        panc=8 if training else 1,
-        shared=False,
-    )
+    from corrlab.models.patch2pix.official import released_regressor_config
+
+    regressor_config = released_regressor_config(anchors=8 if training else 1)  # its constructor resets feat_dim
     config = Namespace(
         training=training,
         device=torch.device("cpu"),
@@ -137,31 +129,34 @@ def run_reference(args, images) -> dict:
     net = reference_network(args.reference)
     net.load_state_dict(torch.load(args.weights, weights_only=False)["state_dict"])
     net.eval()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with torch.no_grad():
         fine, scores, coarse = net.predict_fine(*normalize(images), ksize=2, ncn_thres=0.0, mutual=True)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {
         "matches": fine[0].reshape(-1, 4).numpy(),
         "scores": scores[0].reshape(-1).numpy(),
         "coarse": coarse[0].numpy(),
         "seconds": seconds,
+        "cpu_seconds": cpu,
     }
 
 
 def run_ours(args, images) -> dict:
     from corrlab.modules.patch2pix import Patch2Pix
 
-    module = Patch2Pix(io_thres=0.0, max_side=args.max_side)  # every refined match; the threshold is applied after
+    # every refined match; the threshold is applied after
+    module = Patch2Pix(io_thres=0.0, max_side=args.max_side, regressor_dtype=args.regressor_dtype)
     module.load_official(args.weights)
     module.eval()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     matches = module.match({"image0": images[0], "image1": images[1]})
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {
         "matches": torch.cat([matches.kpts0, matches.kpts1], 1).numpy(),
         "scores": matches.scores.numpy(),
         "seconds": seconds,
+        "cpu_seconds": cpu,
     }
 
 
@@ -175,6 +170,7 @@ def main() -> None:
     parser.add_argument("--io-thres", type=float, default=0.25)
     parser.add_argument("--init", choices=["calibrated", "xavier"], default="calibrated")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--regressor-dtype", choices=["float32", "bfloat16"], default="float32", help="ours only")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.threads:
@@ -184,7 +180,9 @@ def main() -> None:
         write_weights(args.reference, args.weights, images, seed=0, init=args.init)
         return
     result = (run_reference if args.side == "reference" else run_ours)(args, images)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    result["process_cpu_seconds"] = usage.ru_utime + usage.ru_stime  # imports and start-up included
     np.savez(args.out, **result)
     print(
         f"{args.side}: {len(result['matches'])} refined matches in {result['seconds']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB"

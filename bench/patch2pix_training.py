@@ -1,8 +1,9 @@
 """Patch2Pix training throughput (pairs/s) and peak memory: the authors' training step (their `train_epoch`, from a
 checkout given by --reference, patched at run time for a CPU) against ours, with and without checkpointed
-regressors, on the same batches of the MegaDepth test fixture (480 x 320 posed pairs), each in a fresh process.
+regressors, on the same batches of the MegaDepth test fixture (480 x 320 posed pairs), each in a fresh process, in
+interleaved rounds (median of the per-round ratios).
 
-    python -m bench.patch2pix_training --reference /tmp/ref_p2p --batches 2 --batch-size 2 --proposals 16
+    python -m bench.patch2pix_training --reference /tmp/ref_p2p --batches 2 --batch-size 2 --proposals 16 --rounds 3
     python -m bench.patch2pix_training --reference /tmp/ref_p2p --batches 1 --batch-size 1 --proposals 150 --regr-batch 300
 
 Epipolar label thresholds are raised (both sides) so that no pair is skipped and both do the same work.  The
@@ -23,7 +24,8 @@ from pathlib import Path
 
 import torch
 
-from bench.runner import Case, run_cases
+from bench.paired_runs import paired_rounds, ratio_table
+from bench.runner import Case
 
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLDS = [5000, 5000]
@@ -124,6 +126,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--proposals", type=int, default=16)
     parser.add_argument("--regr-batch", type=int, default=1200)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (each side once per round)")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -139,14 +142,14 @@ def main() -> None:
     command = f"{sys.executable} -m bench.patch2pix_training {common} --reference {args.reference}"
     sides = ("reference", "ours", "ours-checkpoint")
     cases = [Case(side, f"{command} --side {side} --out {work / side}.json", cwd=str(ROOT)) for side in sides]
-    run_cases(cases, baseline="reference", repeat=1, json_path=args.json)
-    base = json.loads((work / "reference.json").read_text())
-    for side in sides:
-        result = json.loads((work / f"{side}.json").read_text())
-        print(
-            f"{side:16s} {result['pairs_per_s']:.3f} pairs/s ({result['pairs']} pairs in {result['seconds']:.1f} s), "
-            f"{base['seconds'] / result['seconds']:.2f}x the reference's throughput; peak RSS {result['peak_rss_mb']:.0f} MB"
-        )
+    # pairs/s of the training loop alone (start-up and data loading excluded), read back after each run
+    throughput = lambda side, _: json.loads((work / f"{side}.json").read_text())  # noqa: E731
+    records = paired_rounds(cases, args.rounds, after_run=throughput)
+    keys = {"seconds": "training loop s", "wall_s": "whole process s", "peak_rss_mb": "peak RSS MB"}
+    print(f"{records[0]['reference']['pairs']} pairs per run; ratios = reference / side (higher: faster, lighter)")
+    print(ratio_table(records, "reference", list(sides[1:]), keys))
+    if args.json:
+        args.json.write_text(json.dumps(records, indent=2))
 
 
 if __name__ == "__main__":

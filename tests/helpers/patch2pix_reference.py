@@ -7,7 +7,6 @@ layouts (Conv4d weights stored as (S, Co, Ci, S, S, S)); `official_checkpoint` w
 from __future__ import annotations
 
 import itertools
-from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet34
+
+from corrlab.models.patch2pix.official import released_regressor_config
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).reshape(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).reshape(1, 3, 1, 1)
@@ -222,18 +223,6 @@ def official_checkpoint(model: ReferencePatch2Pix, path: Path) -> Path:
     if not hasattr(model, "regress_mid"):
         torch.save(model.state_dict(), path)
         return path
-    config = Namespace(
-        conv_dims=[512, 512],
-        conv_kers=[3, 3],
-        conv_strs=[2, 1],
-        fc_dims=[512, 256],
-        feat_comb="pre",
-        psize=[16, 16],
-        pshift=8,
-        panc=8,
-        shared=False,
-        feat_dim=259,
-    )
     torch.save(
         {
             "last_epoch": 24,
@@ -241,7 +230,7 @@ def official_checkpoint(model: ReferencePatch2Pix, path: Path) -> Path:
             "backbone": "ResNet34",
             "feat_idx": [0, 1, 2, 3],
             "change_stride": True,
-            "regressor_config": config,
+            "regressor_config": released_regressor_config(),
             "state_dict": model.state_dict(),
         },
         path,

@@ -5,7 +5,8 @@ the concatenated channels, and the two images' patches stacked along channels (P
 The regressed position feeds the next stage through an integer truncation, so a last-bit difference can move a
 patch by a pixel: the normalisation and layout follow the reference's operation order exactly (sum over the
 channel dim of a channels-first tensor, pow 0.5, contiguous NCHW), which keeps the refined matches bitwise equal.
-Patches are gathered with index_select on flattened maps straight into one buffer (3x faster than indexing).
+Patches are gathered with index_select on flattened maps straight into one buffer (3x faster than indexing), and
+normalised straight into the regressor input (no concatenation copy).
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ def patch_indices(coords: Tensor, offsets: Tensor, stride: int, size: int) -> Te
 
 
 def pixel_patches(
-    levels: Sequence[Tensor], strides: Sequence[int], batch_index: int, points: Tensor, psize: int
-) -> Tensor:
-    """(C, N, psize, psize) features around integer points (N, 2) = (x, y) of one image, L2-normalised over C.
+    levels: Sequence[Tensor], strides: Sequence[int], batch_index: int, points: Tensor, psize: int, out: Tensor
+) -> None:
+    """Features around integer points (N, 2) = (x, y) of one image, L2-normalised over C, written into `out`
+    (N, C, psize, psize), a view of the regressor input of any layout or float dtype (values rounded once).
 
     levels: feature maps (B, C_l, H / s_l, W / s_l) with strides s_l; level 0 fixes the image size (H, W).
     Pixel (x + dx, y + dy), dx, dy in [-psize/2, psize/2), reads cell floor(. / s_l) of each level, clamped.
@@ -42,8 +44,9 @@ def pixel_patches(
         flat = fmap[batch_index].reshape(fmap.shape[1], -1)
         torch.index_select(flat, 1, cells, out=patches[start : start + fmap.shape[1]])
         start += fmap.shape[1]
-    patches = patches / torch.pow(torch.sum(torch.pow(patches, 2), dim=0) + NORM_EPS, 0.5).unsqueeze(0)
-    return patches.reshape(-1, len(points), psize, psize)
+    norm = torch.pow(torch.sum(torch.pow(patches, 2), dim=0) + NORM_EPS, 0.5)
+    shape = (len(points), psize, psize)
+    torch.div(patches.reshape(-1, *shape), norm.reshape(1, *shape), out=out.transpose(0, 1))
 
 
 def pair_patches(
@@ -53,10 +56,21 @@ def pair_patches(
     batch_index: int,
     matches: Tensor,
     psize: int,
+    dtype: torch.dtype | None = None,
+    memory_format: torch.memory_format = torch.contiguous_format,
 ) -> Tensor:
-    """(N, 2C, psize, psize) regressor input for matches (N, 4) = (x0, y0, x1, y1) of pair `batch_index`.
-    Coordinates are truncated towards zero to integer pixels first, as the reference's `.long()`."""
+    """(N, 2C, psize, psize) regressor input for matches (N, 4) = (x0, y0, x1, y1) of pair `batch_index`, in `dtype`
+    (default: the features') and `memory_format`.  Coordinates are truncated towards zero to integer pixels first,
+    as the reference's `.long()`."""
     points = matches.detach().long()
-    patches0 = pixel_patches(levels0, strides, batch_index, points[:, :2], psize)
-    patches1 = pixel_patches(levels1, strides, batch_index, points[:, 2:], psize)
-    return torch.cat([patches0.transpose(0, 1), patches1.transpose(0, 1)], dim=1)
+    channels0 = sum(level.shape[1] for level in levels0)
+    channels1 = sum(level.shape[1] for level in levels1)
+    out = torch.empty(
+        (len(points), channels0 + channels1, psize, psize),
+        dtype=dtype or levels0[0].dtype,
+        device=levels0[0].device,
+        memory_format=memory_format,
+    )
+    pixel_patches(levels0, strides, batch_index, points[:, :2], psize, out[:, :channels0])
+    pixel_patches(levels1, strides, batch_index, points[:, 2:], psize, out[:, channels0:])
+    return out

@@ -83,6 +83,23 @@ def to_official_keys(net: Patch2PixNet) -> dict[str, Tensor]:
     return official
 
 
+def released_regressor_config(anchors: int = 8) -> Namespace:
+    """The `regressor_config` the released patch2pix_pretrained.pth records (the authors' training settings:
+    `anchors` is their `panc`, 8 in training, 1 at inference), the single place benches and tests take it from."""
+    return Namespace(
+        conv_dims=[512, 512],
+        conv_kers=[3, 3],
+        conv_strs=[2, 1],
+        fc_dims=[512, 256],
+        feat_comb="pre",
+        psize=[16, 16],
+        pshift=8,
+        panc=anchors,
+        shared=False,
+        feat_dim=259,
+    )
+
+
 def check_patch2pix_config(content: dict, net: Patch2PixNet, source: str) -> None:
     """The architecture recorded in patch2pix_pretrained.pth must be the configured one."""
     missing = [

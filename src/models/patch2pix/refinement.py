@@ -4,6 +4,7 @@ activations exist at a time while gradients stay identical."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 
@@ -45,6 +46,12 @@ def batchnorm_statistics_kept(module: nn.Module) -> Iterator[None]:
                 m.num_batches_tracked.copy_(count)
 
 
+def reduced_precision_copy(regressor: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """An inference copy of `regressor` in `dtype` with channels-last convolution weights (oneDNN's bfloat16
+    kernels are fastest channels-last); the original keeps its float32 weights."""
+    return copy.deepcopy(regressor).to(dtype).to(memory_format=torch.channels_last)
+
+
 def regress_matches(
     regressor: nn.Module,
     levels0: Sequence[Tensor],
@@ -55,12 +62,18 @@ def regress_matches(
     psize: int,
     chunk: int,
     use_checkpoint: bool = False,
+    dtype: torch.dtype | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Refined matches (N, 4) and inlier probabilities (N,) of one pair, in chunks of `chunk` matches, from the
-    patch feature levels of both images (`Patch2PixNet.patch_features`)."""
+    patch feature levels of both images (`Patch2PixNet.patch_features`).  `dtype` (default: the features') is the
+    regressor's: a reduced one (a `reduced_precision_copy`) gets channels-last patches; the offsets are applied in
+    float32 either way."""
 
     def run(part: Tensor) -> Tensor:
-        return regressor(pair_patches(levels0, levels1, strides, batch_index, part, psize))
+        patches = pair_patches(levels0, levels1, strides, batch_index, part, psize, dtype)
+        if dtype is not None and dtype != levels0[0].dtype:
+            patches = patches.contiguous(memory_format=torch.channels_last)
+        return regressor(patches).float()
 
     def contexts():
         return nullcontext(), batchnorm_statistics_kept(regressor)
