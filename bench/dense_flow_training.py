@@ -19,6 +19,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from corrlab.config.schema import CONFIG_DIR, register_configs
+from corrlab.pipeline.instantiate import instantiate_method
 
 
 def held_out_epe(module, pairs) -> dict[str, float]:
@@ -47,7 +48,7 @@ def main() -> None:
         cfg = compose("train", overrides=[f"model={args.model}", "data=synthetic_flow", *args.override])
     torch.manual_seed(cfg.seed)
     data = hydra.utils.instantiate(cfg.data, benchmark=None, _convert_="all")
-    module = hydra.utils.instantiate(cfg.model, _convert_="all")
+    module = instantiate_method(cfg.model)
     steps_per_epoch = cfg.data.num_train_pairs // cfg.data.batch_size
     steps = args.steps or cfg.trainer.max_epochs * steps_per_epoch
     val = [data.dataset("val")[i] for i in range(len(data.dataset("val")))]
