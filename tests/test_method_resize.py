@@ -21,8 +21,18 @@ from tests.helpers.hpatches_fixture import write_hpatches
 
 SIZE = (237, 331)  # H x W, odd: 237 * 200 / 331 = 143.2 (floored), 331 -> 200
 # methods whose reference feeds the images as the protocol gives them (their networks' internal resizes excepted)
-AS_GIVEN = ["sift", "r2d2", "gcm", "glunet", "glunet_gocor", "pwcnet", "pwcnet_gocor", "geoaware", "geoaware_zero_shot",
-            "gcm_distill"]
+AS_GIVEN = [
+    "sift",
+    "r2d2",
+    "gcm",
+    "glunet",
+    "glunet_gocor",
+    "pwcnet",
+    "pwcnet_gocor",
+    "geoaware",
+    "geoaware_zero_shot",
+    "gcm_distill",
+]
 
 
 @pytest.fixture(scope="module")
