@@ -4,19 +4,21 @@ the same pairs as the floor a network that learned only the mean motion would re
     python bench/dense_flow_training.py --model pwcnet [--steps N] [--override key=value ...]
 
 Composes train.yaml with model=<model> data=synthetic_flow (so conf/schedule/<model>_synthetic_flow.yaml applies),
-trains with the module's own compute_losses and optimizer for the schedule's steps (or --steps), and scores the val
-pairs as the synthetic_dense benchmark does (per-image mean EPE over valid pixels, then mean over images)."""
+trains with the module's own compute_losses, optimizer and lr scheduler (stepped per step or per epoch, as
+`scheduler_interval` says) on fresh pairs every epoch (as train.py: the sampler's set_epoch) for the schedule's steps
+(or --steps), and scores the val pairs as the synthetic_dense benchmark does (per-image mean EPE over valid pixels, then
+mean over images)."""
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import time
 
 import hydra
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from corrlab.config.schema import CONFIG_DIR, register_configs
 from corrlab.pipeline.instantiate import instantiate_method
@@ -41,6 +43,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="default: the schedule's epochs x train pairs / batch")
     parser.add_argument("--override", nargs="*", default=[], help="Hydra overrides, e.g. model.optimizer.lr=1e-3")
     parser.add_argument("--log-every", type=int, default=8)
+    parser.add_argument("--eval-every", type=int, default=0, help="also score the val pairs every N steps")
     args = parser.parse_args()
 
     register_configs()
@@ -54,19 +57,29 @@ def main() -> None:
     val = [data.dataset("val")[i] for i in range(len(data.dataset("val")))]
 
     before = held_out_epe(module, val)
-    optimizer = module.configure_optimizers()
-    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    optimizer, scheduler, interval = module.configure_optimizers(), None, "epoch"
+    if isinstance(optimizer, dict):
+        scheduler, interval = optimizer["lr_scheduler"]["scheduler"], optimizer["lr_scheduler"]["interval"]
+        optimizer = optimizer["optimizer"]
     loader = data.train_dataloader()
-    losses, start = [], time.perf_counter()
-    for step, batch in zip(range(steps), itertools.chain.from_iterable(itertools.repeat(loader))):
+    losses, curve, start = [], [], time.perf_counter()
+    for step in range(steps):
+        if step % steps_per_epoch == 0:
+            loader.sampler.set_epoch(step // steps_per_epoch)
+            batches = iter(loader)
         module.train()
-        loss = module.compute_losses(batch)["total"]
+        loss = module.compute_losses(next(batches))["total"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        if scheduler is not None and (interval == "step" or (step + 1) % steps_per_epoch == 0):
+            scheduler.step()
+        losses.append(loss.item())
         if step % args.log_every == 0 or step == steps - 1:
-            print(f"step {step:4d}  loss {loss.item():10.1f}  ({time.perf_counter() - start:.0f} s)", flush=True)
+            print(f"step {step:4d}  loss {losses[-1]:10.3f}  ({time.perf_counter() - start:.0f} s)", flush=True)
+        if args.eval_every and (step + 1) % args.eval_every == 0 and step + 1 < steps:
+            curve.append((step + 1, held_out_epe(module, val)["aepe"]))
+            print(f"step {step + 1:4d}  held-out AEPE {curve[-1][1]:.3f}", flush=True)
     after = held_out_epe(module, val)
     report = {
         "model": args.model,
@@ -74,10 +87,13 @@ def main() -> None:
         "steps": steps,
         "batch_size": cfg.data.batch_size,
         "lr": cfg.model.optimizer.lr,
+        "scheduler": OmegaConf.to_container(cfg.model.scheduler) if cfg.model.scheduler else None,
+        "image_size": list(cfg.data.image_size),
         "val_pairs": len(val),
         "zero_flow_aepe": before["zero_flow_aepe"],
         "aepe_before": before["aepe"],
         "aepe_after": after["aepe"],
+        "aepe_curve": curve,
         "loss_first_8": sum(losses[:8]) / len(losses[:8]),
         "loss_last_8": sum(losses[-8:]) / len(losses[-8:]),
         "train_seconds": time.perf_counter() - start,

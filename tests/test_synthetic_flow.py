@@ -69,3 +69,11 @@ def test_folder_root_split_and_errors(tmp_path):
         SyntheticFlowDataModule(transforms=["elastic"])
     with pytest.raises(ValueError, match="multiples of 8"):
         SyntheticFlowDataModule(image_size=[250, 256])
+
+
+def test_iterating_a_split_stops_after_its_pairs():
+    # pairs are generated for any index, so without a bound `for pair in dataset` would never end
+    pairs = SyntheticFlowDataModule(image_size=[64, 64], num_val_pairs=3).dataset("val")
+    with pytest.raises(IndexError, match="out of range"):  # first: without the bound the loop below never ends
+        pairs[3]
+    assert [pair["name"][-5:] for pair in pairs] == ["00000", "00001", "00002"]

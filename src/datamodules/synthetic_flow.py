@@ -162,6 +162,8 @@ class SyntheticFlowPairs(PairDataset):
         return source, target, mapping, valid
 
     def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.num_pairs:  # pairs are generated for any index: bound them, so iteration stops
+            raise IndexError(f"synthetic_flow {self.split}: pair {index} out of range ({self.num_pairs} pairs)")
         rng = np.random.default_rng([self.seed, index] if self.deterministic else [self.seed, self.epoch, index])
         image_index = index % len(self.images)
         source = self._crop(rng, image_index)
