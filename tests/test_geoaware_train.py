@@ -11,7 +11,7 @@ from corrlab.models.geoaware.aggregation import AggregationNetwork
 from corrlab.pipeline.train import train
 from tests.conftest import compose_config
 from tests.helpers.geoaware_fixture import SPAIR_FIXTURE_IMAGES, TINY, write_feature_cache
-from tests.helpers.semantic_fixtures import write_spair
+from tests.helpers.semantic_fixtures import write_ap10k, write_pfpascal, write_spair
 
 FAST = [
     "trainer=cpu",
@@ -46,6 +46,44 @@ def test_spair_paper_recipe_trains_one_step(tmp_path, official):
     overrides = ["experiment=geoaware_spair_paper", f"data.root={root}", f"model.features.root={tmp_path / 'cache'}"]
     metrics = run(tmp_path, [*overrides, f"model.init_weights={official}"])
     assert "val/pck@0.1" in metrics and "val/geo/pck@0.1" in metrics
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+
+
+def image_ids(root: Path) -> list[str]:
+    """Feature keys of every image under a fixture root: its path under the root without the extension."""
+    return [str(p.relative_to(root).with_suffix("")) for p in sorted(root.rglob("*.jpg"))]
+
+
+def assert_one_step_from(checkpoint: Path, init: Path) -> None:
+    """The checkpoint's AggregationNetwork is `init` moved by one AdamW step (|change| <= lr 1.25e-3 each)."""
+    state = torch.load(checkpoint, weights_only=False)["state_dict"]  # our own Lightning checkpoint
+    start = torch.load(init, weights_only=True)
+    change = {k: (state[f"net.{k}"] - v).abs().max().item() for k, v in start.items() if v.is_floating_point()}
+    assert max(change.values()) <= 1.3e-3 and sum(c > 0 for c in change.values()) > len(change) / 2
+
+
+@pytest.mark.slow
+def test_pfpascal_recipe_trains_one_step_from_the_ap10k_weights(tmp_path, official):
+    root = tmp_path / "pf-pascal"
+    write_pfpascal(root)
+    write_feature_cache(tmp_path / "cache", image_ids(root), grid=12)
+    overrides = ["experiment=geoaware_pfpascal_paper", f"data.root={root}", f"model.features.root={tmp_path / 'cache'}"]
+    metrics = run(tmp_path, [*overrides, f"model.init_weights={official}"])
+    assert metrics["val/score"] == metrics["val/pck@0.05"]  # the recipe's best-checkpoint metric
+    assert_one_step_from(tmp_path / "run" / "checkpoints" / "last.ckpt", official)
+
+
+@pytest.mark.slow
+def test_ap10k_pretrain_recipe_trains_one_step_from_scratch(tmp_path):
+    from corrlab.datamodules.ap10k_pairs import write_pairs
+
+    root = tmp_path / "ap-10k"
+    write_ap10k(root)
+    write_pairs(root, root / "PairAnnotation", seed=42)
+    write_feature_cache(tmp_path / "cache", image_ids(root), grid=12)
+    overrides = ["experiment=geoaware_ap10k_pretrain", f"data.root={root}", f"model.features.root={tmp_path / 'cache'}"]
+    metrics = run(tmp_path, overrides)
+    assert metrics["val/score"] == metrics["val/pck@0.1"] and "val/geo/pck@0.1" in metrics
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
 
 
