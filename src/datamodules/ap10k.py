@@ -87,8 +87,9 @@ class AP10KPairs(KeypointPairDataset):
         record = read_json(path)
         if isinstance(record, dict) and "src_visible_kps" not in record:
             raise UnreadableFileError(
-                path, "no 'src_visible_kps' (written by an older corrlab): rewrite the pairs with "
-                "python -m corrlab.datamodules.ap10k_pairs --overwrite"
+                path,
+                "no 'src_visible_kps' (written by an older corrlab): rewrite the pairs with "
+                "python -m corrlab.datamodules.ap10k_pairs --overwrite",
             )
         require(record, PAIR_KEYS, path)
         ids = [int(i) for i in record["kps_ids"]]
