@@ -121,3 +121,31 @@ def test_self_contrast_is_added_to_the_weighted_mean_scaled_by_the_weight_square
     torch.testing.assert_close(out["self_contrast"], expected)
     torch.testing.assert_close(out["total"], plain["total"] + expected)
     assert "self_contrast" not in plain
+
+
+def test_self_flip_uses_source_keypoints_invisible_in_the_target():
+    """As the reference (vis_self_flip = source-visible after and before the flip): slot 1 is visible in the source
+    only, and with the left/right pair (0, 1) the self flip would have no keypoint from the mutual ones alone."""
+    loss = GeoAwareLoss(grid=GRID, image_size=SIZE, gaussian_augment=0.0)
+    own = torch.tensor([[7.0, 21.0], [49.0, 35.0]])  # cells (0, 1) and (3, 2)
+    kpts = [torch.tensor([[7.0, 21.0], [0.0, 0.0]]), torch.tensor([[30.0, 30.0], [0.0, 0.0]])]
+    valid = torch.tensor([True, False])
+    # mirrored source, slots exchanged: slot 0 = (56 - 49, 35) in cell (0, 2) = 8, slot 1 = (49, 21) in cell (3, 1) = 7;
+    # their targets in the source are p = (0.5, 1.5) and (3.5, 2.5): flows (0, -1) and (0, 1) from the floored cells
+    flip0, desc0 = one_hot_desc({8: 1 * 4 + 0, 7: 2 * 4 + 2})  # 8 -> (0, 1): exact; 7 -> (2, 2): 1 patch off
+    torch.manual_seed(0)
+    other = [F.normalize(torch.randn(16, 32), dim=1) for _ in range(2)]
+    out = loss(
+        [desc0, other[0]],
+        kpts,
+        valid,
+        (3.0, 4.0),
+        torch.tensor(2.0),
+        [flip0, other[1]],
+        ((0, 1),),
+        source=(own, torch.tensor([True, True])),
+    )
+    torch.testing.assert_close(out["self_flip"], torch.tensor(0.5), atol=1e-5, rtol=0)
+    assert "self_flip" not in loss(
+        [desc0, other[0]], kpts, valid, (3.0, 4.0), torch.tensor(2.0), [flip0, other[1]], ((0, 1),)
+    )  # the pair's mutual keypoints only (no source given)

@@ -115,3 +115,26 @@ def test_one_training_step_updates_the_post_processor_and_the_soft_argmax_grid(t
     assert {"clip", "dense", "double_flip", "self_flip", "total"} <= set(losses)
     losses["total"].backward()
     assert module.net.mixing_weights.grad.abs().sum() > 0 and module.loss.x_normal.grad.abs().sum() > 0
+
+
+@pytest.mark.slow
+def test_the_self_flip_gets_the_source_keypoints_the_target_lacks(tmp_path):
+    from unittest import mock
+
+    from corrlab.datamodules.spair import SPairDataModule
+    from corrlab.models.geoaware.feature_cache import FeatureCache
+    from corrlab.modules.geoaware import GeoAwareSC
+
+    root = tmp_path / "SPair-71k"
+    write_spair(root)
+    write_feature_cache(tmp_path / "cache", SPAIR_FIXTURE_IMAGES, grid=12)
+    data = SPairDataModule(str(root), batch_size=1)
+    batch = next(iter(torch.utils.data.DataLoader(data.dataset("val"), batch_size=1)))  # source shows id 11 at (5, 5)
+    assert batch["kpts_image_valid0"][0, 11] and not batch["kpts_valid"][0, 11]
+    module = GeoAwareSC(FeatureCache(str(tmp_path / "cache"), grid=12), grid=12, image_size=168).train()
+    with mock.patch.object(module.loss, "forward", wraps=module.loss.forward) as loss:
+        assert "self_flip" in module.compute_losses(batch)
+    own, own_valid = loss.call_args.args[7]
+    assert own_valid.cpu().tolist() == batch["kpts_image_valid0"][0].tolist()
+    expected = module.letterbox(batch, 0, 0).forward(torch.tensor([[5.0, 5.0]]))[0]
+    torch.testing.assert_close(own[11].cpu(), expected)
