@@ -1,5 +1,6 @@
 """The folded trunk (corrlab.models.r2d2.folded_trunk) against the plain eval-mode forward `R2D2Net.features`:
-the full map, its 2 x 2 average pool and single pixels (borders included) agree up to float rounding."""
+the full map, its 2 x 2 average pool and single pixels (borders included), in one band or several, agree up to
+float rounding."""
 
 from __future__ import annotations
 
@@ -34,8 +35,10 @@ def dense_raw(trunk: FoldedTrunk, image: torch.Tensor) -> torch.Tensor:
     return x
 
 
-@pytest.mark.parametrize("make", [student_quad_l2net_confcfs, quad_l2net_confcfs])
-def test_folded_trunk_equals_the_plain_forward_densely_pooled_and_at_pixels(make):
+@pytest.mark.parametrize(
+    ("make", "rows"), [(student_quad_l2net_confcfs, 16), (quad_l2net_confcfs, 20), (student_quad_l2net_confcfs, 256)]
+)
+def test_folded_trunk_equals_the_plain_forward_densely_pooled_and_at_pixels(make, rows):
     net = randomised(make())
     image = torch.randn(1, 3, 48, 64)
     with torch.no_grad():
@@ -43,8 +46,8 @@ def test_folded_trunk_equals_the_plain_forward_densely_pooled_and_at_pixels(make
         trunk = FoldedTrunk(net)
         assert len(trunk.tail_convs) == 3 and [c.dilation for c in trunk.tail_convs] == [4, 8, 16]
         torch.testing.assert_close(dense_raw(trunk, image), expected, **TOLERANCE)
-        head = trunk.head(image)
-        torch.testing.assert_close(trunk.pooled_raw(head), F.avg_pool2d(expected, 2), **TOLERANCE)
+        pooled_raw, raw = trunk.run(image, rows=rows)
+        torch.testing.assert_close(pooled_raw, F.avg_pool2d(expected, 2), **TOLERANCE)
         # every pixel of the first and last rows / columns, and random interior ones, in two requests
         g = torch.Generator().manual_seed(1)
         edge_x = torch.cat(
@@ -54,7 +57,7 @@ def test_folded_trunk_equals_the_plain_forward_densely_pooled_and_at_pixels(make
             [torch.zeros(64, dtype=torch.long), torch.full((64,), 47), torch.arange(48), torch.arange(48)]
         )
         inner_x, inner_y = torch.randint(0, 64, (300,), generator=g), torch.randint(0, 48, (300,), generator=g)
-        columns = trunk.sparse_raw(head).columns([(edge_x, edge_y), (inner_x, inner_y)])
+        columns = raw.columns([(edge_x, edge_y), (inner_x, inner_y)])
     torch.testing.assert_close(columns[0], expected[0][:, edge_y, edge_x], **TOLERANCE)
     torch.testing.assert_close(columns[1], expected[0][:, inner_y, inner_x], **TOLERANCE)
 
@@ -65,7 +68,7 @@ def test_pooled_student_pyramid_equals_the_pyramid_of_the_plain_forward():
     with torch.no_grad():
         expected = student_pyramid(net.features(image))
         trunk = FoldedTrunk(net)
-        levels = pooled_student_pyramid(trunk.pooled_raw(trunk.head(image)))
+        levels = pooled_student_pyramid(trunk.run(image, sparse=False, rows=18)[0])
     assert [tuple(level.shape[-2:]) for level in levels] == [(32, 40), (16, 20), (8, 10), (4, 5)]
     for level, reference in zip(levels, expected[1:5], strict=True):
         assert level.is_contiguous()
@@ -79,4 +82,4 @@ def test_folded_trunk_refuses_what_it_cannot_fold():
         FoldedTrunk(student_quad_l2net_confcfs().train())
     trunk = FoldedTrunk(randomised(student_quad_l2net_confcfs()))
     with pytest.raises(ValueError, match="even"):
-        trunk.pooled_raw(torch.zeros(1, 128, 9, 8))
+        trunk.run(torch.zeros(1, 3, 9, 8))

@@ -118,20 +118,20 @@ class GCMMatcher(nn.Module):
         """The backbone's maps, finest first; with a folded student trunk the finest is a SparseRawMap."""
         if trunk is None:
             return self.backbone(image)
-        head = trunk.head(image)
-        levels = pooled_student_pyramid(trunk.pooled_raw(head))
-        return [trunk.sparse_raw(head), *levels, levels[-1]]
+        pooled_raw, raw = trunk.run(image)
+        levels = pooled_student_pyramid(pooled_raw)
+        return [raw, *levels, levels[-1]]
 
     def coarsest(self, image: Tensor, trunk: FoldedTrunk | None) -> Tensor:
         """The coarsest map only (image B in stage 0); the student's finer levels are freed as they go."""
         if trunk is not None:
-            return pooled_student_pyramid(trunk.pooled_raw(trunk.head(image)))[-1]
+            return pooled_student_pyramid(trunk.run(image, sparse=False)[0])[-1]
         if self.backbone_name == "student":
             return coarse_student_level(self.backbone.raw(image))
         return self.backbone(image)[-1]
 
     def fine_features(self, image: Tensor, trunk: FoldedTrunk | None) -> Tensor | SparseRawMap:
-        return self.fine.features(image) if trunk is None else trunk.sparse_raw(trunk.head(image))
+        return self.fine.features(image) if trunk is None else trunk.run(image, pooled=False)[1]
 
     @torch.no_grad()
     def match(self, image_a: np.ndarray, image_b: np.ndarray) -> GCMResult:

@@ -4,10 +4,10 @@
 * The trunk is split at its last ReLU: a non-linear `head` (computed at full resolution) and a linear `tail` of 2 x 2
   convolutions dilated 4, 8, 16.  Averaging 2 x 2 blocks commutes with such a convolution dilated d (d % 4 == 0),
   which becomes dilated d / 2 on the stride-2 grid, zero padding included (the map sizes are even).  So the
-  average-pooled raw map is the tail run on the pooled head (`pooled_raw`, 1/4 of the tail's work).  The
+  average-pooled raw map is the tail run on the pooled head (`pooled_tail`, 1/4 of the tail's work).  The
   full-resolution raw map is only computed at the pixels that are read: the first tail convolution densely
-  (`tail_start`; most pixels are read through it), the others as gathers and matrix products on the pixels each
-  needs (`SparseRawMap`).
+  (most pixels are read through it), the others as gathers and matrix products on the pixels each needs
+  (`SparseRawMap`).  The head runs in row bands (`run`), so no full-resolution head map is held.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from corrlab.models.r2d2.patchnet import R2D2Net
 
 CHUNK_ROWS = 65536  # pixels per gather / matrix product of the sparse tail (bounds its scratch memory)
+BAND_ROWS = 256  # output rows per band of the head (bounds its full-resolution scratch memory; ~5 % halo rows)
 
 
 @dataclass
@@ -97,20 +98,38 @@ class FoldedTrunk:
                 x = x.relu_()
         return x
 
-    def tail_start(self, head: Tensor) -> Tensor:
-        """The first tail convolution at full resolution (what SparseRawMap continues from)."""
-        conv = self.tail_convs[0]
-        return F.conv2d(head, conv.weight, conv.bias, padding=conv.padding, dilation=conv.dilation)
+    def run(
+        self, image: Tensor, pooled: bool = True, sparse: bool = True, rows: int = BAND_ROWS
+    ) -> tuple[Tensor | None, SparseRawMap | None]:
+        """`avg_pool2d(features(image), 2)` (if `pooled`) and `features(image)` as a SparseRawMap (if `sparse`),
+        computed in bands of `rows` output rows, each from the input rows it reads (no full-resolution head is held;
+        the first tail convolution is kept at full resolution for the SparseRawMap)."""
+        height, width = image.shape[-2:]
+        if height % 2 or width % 2 or rows % 2:
+            raise ValueError(f"folded trunk: needs even map sizes and band rows, got {height} x {width}, {rows}")
+        first = self.tail_convs[0]
+        halo = sum(conv.padding for conv in self.head_convs) + first.padding
+        channels = first.weight.shape[1]
+        pooled_head = start = None
+        if pooled:
+            pooled_head = image.new_empty(1, height // 2, width // 2, channels).permute(0, 3, 1, 2)  # channels-last
+        if sparse:
+            start = image.new_empty(1, height, width, first.weight.shape[0]).permute(0, 3, 1, 2)
+        for top in range(0, height, rows):
+            bottom, crop_top = min(height, top + rows), max(0, top - halo)
+            head = self.head(image[:, :, crop_top : min(height, bottom + halo)])
+            if pooled_head is not None:
+                band = head[:, :, top - crop_top : bottom - crop_top]
+                pooled_head[:, :, top // 2 : bottom // 2] = F.avg_pool2d(band, 2)
+            if start is not None:
+                band = F.conv2d(head, first.weight, first.bias, padding=first.padding, dilation=first.dilation)
+                start[:, :, top:bottom] = band[:, :, top - crop_top : bottom - crop_top]
+        pooled_raw = None if pooled_head is None else self.pooled_tail(pooled_head)
+        return pooled_raw, None if start is None else SparseRawMap(start, self.tail_convs[1:])
 
-    def sparse_raw(self, head: Tensor) -> SparseRawMap:
-        """`features(image)` as a SparseRawMap (the head is no longer needed after this)."""
-        return SparseRawMap(self.tail_start(head), self.tail_convs[1:])
-
-    def pooled_raw(self, head: Tensor) -> Tensor:
-        """`avg_pool2d(features(image), 2)`: the tail at half dilation on the 2 x 2-averaged head (even sizes)."""
-        if head.shape[-2] % 2 or head.shape[-1] % 2:
-            raise ValueError(f"pooled_raw needs even map sizes, got {tuple(head.shape[-2:])}")
-        x = F.avg_pool2d(head, 2)
+    def pooled_tail(self, pooled_head: Tensor) -> Tensor:
+        """The tail at half dilation on the 2 x 2-averaged head: `avg_pool2d(tail(head), 2)`."""
+        x = pooled_head
         for conv in self.tail_convs:
             x = F.conv2d(x, conv.weight, conv.bias, padding=conv.padding // 2, dilation=conv.dilation // 2)
         return x
