@@ -23,9 +23,12 @@ CHILDREN = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 def normalised_children(feature_map: Tensor | SparseRawMap, points: Tensor) -> list[Tensor]:
     """For each child offset, the (C, N) L2-normalised features of `feature_map` (1 x C x H x W, or a SparseRawMap
-    computed at those pixels only) at points + offset."""
+    computed at those pixels only) at points + offset.  A channels-last map is read by rows (the folded trunk's)."""
     if isinstance(feature_map, SparseRawMap):
         columns = feature_map.columns([(points[0] + dx, points[1] + dy) for dx, dy in CHILDREN])
+    elif not feature_map.is_contiguous() and feature_map.is_contiguous(memory_format=torch.channels_last):
+        pixels = feature_map[0].permute(1, 2, 0)
+        columns = [pixels[points[1] + dy, points[0] + dx].t() for dx, dy in CHILDREN]
     else:
         fmap = feature_map.squeeze(0)
         columns = [fmap[:, points[1] + dy, points[0] + dx] for dx, dy in CHILDREN]
