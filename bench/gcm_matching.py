@@ -1,6 +1,7 @@
 """GCM matching cost, ours vs the reference, side by side in one run: CPU seconds and whole-process peak RSS (medians
-of --repeats interleaved pairs) for one pair, each side in its own fresh process (the reference from the scratch copy bench/gcm_fidelity.py
-sets up in /tmp/gcm-ref).
+of --repeats interleaved rounds) for one pair, each side in its own fresh process: the reference (from the scratch
+copy bench/gcm_fidelity.py sets up in /tmp/gcm-ref), corrlab with `model.reference_compatible=true` (exact
+full-resolution passes) and corrlab's default (mended, folded trunk).
 
   python -m bench.gcm_matching --config avg_r2d2_95 --pair v_calder --repeats 3
 """
@@ -19,7 +20,7 @@ from bench.gcm_fidelity import DATA, PAIRS, REFERENCE_NAMES
 SIDE = """
 import json, resource, sys, time, numpy as np
 from PIL import Image
-side, name, folder, a, b, weights, repeats = sys.argv[1:8]
+side, name, folder, a, b, weights, repeats, compatible = sys.argv[1:9]
 A, B = np.array(Image.open(f"{folder}/{a}")), np.array(Image.open(f"{folder}/{b}"))
 if side == "reference":
     import os, yaml
@@ -32,7 +33,8 @@ else:
     from tests.conftest import compose_config
     from corrlab.pipeline.instantiate import instantiate_method
     from pathlib import Path
-    cfg = compose_config("eval", ["model=gcm", f"model/gcm={name}", "model.reference_compatible=true"], Path("/tmp/gcm-bench-cfg"))
+    overrides = ["model=gcm", f"model/gcm={name}", f"model.reference_compatible={compatible}"]
+    cfg = compose_config("eval", overrides, Path("/tmp/gcm-bench-cfg"))
     module = instantiate_method(cfg.model).eval()
     module.load_official(weights)
     run = lambda: len(module.matcher.match(A, B).points_a)
@@ -45,12 +47,16 @@ print(json.dumps(dict(times=times, matches=count, peak_rss_mb=resource.getrusage
 """
 
 
+SIDES = {"reference": "", "corrlab_compatible": "true", "corrlab_default": "false"}
+
+
 def run_side(side: str, config: str, pair: str, repeats: int, folder: Path) -> dict:
     seq, a, b, _ = next(p for p in PAIRS if p[0] == pair)
     name = REFERENCE_NAMES[config] if side == "reference" else config
     weights = DATA / "weights" / "gcm" / "dstl_r2d2.pt"
     cwd = folder if side == "reference" else Path(__file__).resolve().parents[1]
-    args = [side, name, str(DATA / "hpatches" / "partial_pairs" / seq), a, b, str(weights), str(repeats)]
+    folder_images = str(DATA / "hpatches" / "partial_pairs" / seq)
+    args = [side, name, folder_images, a, b, str(weights), str(repeats), SIDES[side]]
     out = subprocess.run([sys.executable, "-c", SIDE, *args], cwd=cwd, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -62,7 +68,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--folder", type=Path, default=Path("/tmp/gcm-ref"))
     args = parser.parse_args()
-    sides = {"reference": {"times": [], "peak_rss_mb": []}, "corrlab": {"times": [], "peak_rss_mb": []}}
+    sides = {side: {"times": [], "peak_rss_mb": []} for side in SIDES}
     for _ in range(args.repeats):  # interleaved pairs of fresh processes (the machine's load drifts)
         for side, result in sides.items():
             run = run_side(side, args.config, args.pair, 1, args.folder)
@@ -72,9 +78,11 @@ def main() -> None:
     for result in sides.values():
         result["median_cpu_s"] = statistics.median(result["times"])
         result["peak_rss_mb"] = statistics.median(result["peak_rss_mb"])
-    ratio = sides["reference"]["median_cpu_s"] / sides["corrlab"]["median_cpu_s"]
-    memory = sides["corrlab"]["peak_rss_mb"] / sides["reference"]["peak_rss_mb"]
-    print(json.dumps({**sides, "speedup": ratio, "memory_ratio": memory}, indent=1))
+    reference = sides["reference"]
+    for side in ("corrlab_compatible", "corrlab_default"):
+        sides[side]["speedup_vs_reference"] = reference["median_cpu_s"] / sides[side]["median_cpu_s"]
+        sides[side]["memory_vs_reference"] = sides[side]["peak_rss_mb"] / reference["peak_rss_mb"]
+    print(json.dumps(sides, indent=1))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,23 @@ def transfer(reference: torch.nn.Module, ours: torch.nn.Module, rules) -> None:
         load_official_weights(ours, path, rules)
 
 
+# DenseMatching's GLU-Net-GOCor correlation arguments (train_settings/GLUNet/train_GLUNet_GOCor_static.py)
+GOCOR_ARGUMENTS = {
+    "global_corr_type": "GlobalGOCor",
+    "global_gocor_arguments": {
+        "optim_iter": 3,
+        "apply_query_loss": True,
+        "reg_kernel_size": 3,
+        "reg_inter_dim": 16,
+        "reg_output_dim": 16,
+    },
+    "normalize": "leakyrelu",
+    "local_corr_type": "LocalGOCor",
+    "local_gocor_arguments": {"optim_iter": 3},
+    "same_local_corr_at_all_levels": True,
+}
+
+
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a - b).abs().max().item()
 
@@ -66,18 +83,7 @@ def glunet_fidelity(source: torch.Tensor, target: torch.Tensor) -> dict[str, flo
 
     reference = GLUNetModel(
         iterative_refinement=True,
-        global_corr_type="GlobalGOCor",
-        global_gocor_arguments={
-            "optim_iter": 3,
-            "apply_query_loss": True,
-            "reg_kernel_size": 3,
-            "reg_inter_dim": 16,
-            "reg_output_dim": 16,
-        },
-        normalize="leakyrelu",
-        local_corr_type="LocalGOCor",
-        local_gocor_arguments={"optim_iter": 3},
-        same_local_corr_at_all_levels=True,
+        **GOCOR_ARGUMENTS,
     )
     randomise(reference, 0)
     ours = GLUNet(GLUNetConfig(gocor=True))

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.densematching_standin import install, reordered  # noqa: E402
-from bench.gocor_fidelity import DATA, PAIRS, randomise, transfer  # noqa: E402
+from bench.gocor_fidelity import DATA, GOCOR_ARGUMENTS, PAIRS, randomise, transfer  # noqa: E402
 from corrlab.datamodules.image_io import read_image  # noqa: E402
 from corrlab.models.dense_flow.official import GLUNET_RULES, PWCNET_RULES  # noqa: E402
 from corrlab.models.glunet.glunet import GLUNet, GLUNetConfig, preprocess_pair  # noqa: E402
@@ -93,18 +93,7 @@ def build_glunet(gocor: bool):
 
     reference = GLUNetModel(
         iterative_refinement=True,
-        global_corr_type="GlobalGOCor",
-        global_gocor_arguments={
-            "optim_iter": 3,
-            "apply_query_loss": True,
-            "reg_kernel_size": 3,
-            "reg_inter_dim": 16,
-            "reg_output_dim": 16,
-        },
-        normalize="leakyrelu",
-        local_corr_type="LocalGOCor",
-        local_gocor_arguments={"optim_iter": 3},
-        same_local_corr_at_all_levels=True,
+        **GOCOR_ARGUMENTS,
     )
     randomise(reference, 0)
     ours = GLUNet(GLUNetConfig(gocor=True))

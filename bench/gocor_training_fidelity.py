@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.densematching_standin import install  # noqa: E402
-from bench.gocor_fidelity import randomise  # noqa: E402
+from bench.gocor_fidelity import GOCOR_ARGUMENTS, randomise  # noqa: E402
 from corrlab.datamodules.synthetic_flow import SyntheticFlowDataModule  # noqa: E402
 from corrlab.models.dense_flow.official import GLUNET_RULES, map_keys  # noqa: E402
 from corrlab.modules.glunet import GLUNetMatcher  # noqa: E402
@@ -44,20 +44,8 @@ def preprocess_keeping_dtype(image, device, mean_vector=MEAN, std_vector=STD):
 def reference_model():
     from models.GLUNet.GLU_Net import glunet_vgg16
 
-    # train_settings/GLUNet/train_GLUNet_GOCor_static.py
     return glunet_vgg16(
-        global_corr_type="GlobalGOCor",
-        global_gocor_arguments={
-            "optim_iter": 3,
-            "apply_query_loss": True,
-            "reg_kernel_size": 3,
-            "reg_inter_dim": 16,
-            "reg_output_dim": 16,
-        },
-        normalize="leakyrelu",
-        local_corr_type="LocalGOCor",
-        local_gocor_arguments={"optim_iter": 3},
-        same_local_corr_at_all_levels=True,
+        **GOCOR_ARGUMENTS,
         give_flow_to_refinement_module=False,
         local_decoder_type="OpticalFlowEstimator",
         global_decoder_type="CMDTop",

@@ -162,3 +162,23 @@ def test_pairs_from_the_annotation_files_present_with_a_warning(dataset, tmp_pat
     (partial / "annotations" / "ap10k-test-split1.json").unlink()
     with pytest.raises(DatasetNotFoundError, match="has none of annotations/"):
         write_pairs(partial, partial / "other")
+
+
+def test_samples_carry_each_image_s_own_keypoints_also_those_the_other_lacks(dataset):
+    root, _, _ = dataset
+    original = {}
+    for path in (root / "annotations").glob("ap10k-*-split1.json"):
+        record = json.loads(path.read_text())
+        stems = {image["id"]: image["file_name"].removesuffix(".jpg") for image in record["images"]}
+        original |= {stems[a["image_id"]]: torch.tensor(a["keypoints"]).view(17, 3) for a in record["annotations"]}
+    data = AP10KDataModule(root=str(root)).dataset("test")
+    own_only = 0
+    for index in [i for i, name in enumerate(data.names) if name.endswith(":dog")]:  # dogs label various ids
+        sample = data[index]
+        for side, stem in enumerate(ap10k.stems(sample["name"])[:2]):
+            visible = original[stem][:, 2] > 0
+            assert sample[f"kpts_image_valid{side}"].tolist() == visible.tolist()
+            assert torch.allclose(sample[f"kpts_image{side}"][visible], original[stem][visible, :2].float())
+            assert not sample[f"kpts_image{side}"][~visible].any()
+        own_only += int((sample["kpts_image_valid0"] & ~sample["kpts_valid"]).sum())
+    assert own_only > 0  # source keypoints invisible in the target are there

@@ -56,6 +56,49 @@ def test_today_numbers_are_reproduced_through_the_group(tmp_path, explicit):
     assert spec["main_metric"] == {"name": "mma@3", "mode": "max"}
 
 
+# SIFT on the MegaDepth and ETH3D fixtures of tests/helpers, computed by the code of e667787 (before the group)
+MEGADEPTH_FIXTURE = {
+    "num_inliers": 192.0,
+    "num_matches": 202.0,
+    "pose_auc@5": 0.6640766461563186,
+    "pose_auc@10": 0.8320383230781593,
+    "pose_auc@20": 0.9160191615390797,
+}
+ETH3D_FIXTURE = {
+    "aepe": 0.7637802235909747,
+    "pck@1": 0.9208333333333333,
+    "pck_pooled@1": 0.9208333333333334,
+    "rate3/aepe": 0.5317766567964709,
+    "rate5/aepe": 0.9957837903854785,
+    "rate5/pck@3": 0.975,
+}
+
+
+@pytest.mark.slow
+def test_megadepth1500_and_eth3d_numbers_are_reproduced_through_the_group(tmp_path):
+    from tests.helpers.eth3d_fixture import write_eth3d
+    from tests.helpers.megadepth_fixture import write_megadepth
+
+    runs = {
+        "megadepth1500": (
+            ["data=megadepth", f"data.root={write_megadepth(tmp_path / 'md')}", "data.eval_resize.size=360"],
+            MEGADEPTH_FIXTURE,
+        ),
+        "eth3d": (
+            ["data=eth3d", f"data.root={write_eth3d(tmp_path / 'eth3d')}", "data.scenes=[lakeside,delivery_area]"]
+            + ["data.rates=[3,5]"],
+            ETH3D_FIXTURE,
+        ),
+    }
+    for benchmark, (overrides, recorded) in runs.items():
+        cfg = compose_config(
+            "eval", ["model=sift", "num_figures=0", f"benchmark={benchmark}", *overrides], tmp_path / benchmark
+        )
+        summary = evaluate(cfg)
+        assert {k: summary["metrics"][k] for k in recorded} == pytest.approx(recorded, rel=1e-12)
+        assert summary["protocol"]["spec"]["benchmark"] == benchmark
+
+
 @pytest.mark.slow
 def test_hpatches_ime_through_eval_records_its_protocol(tmp_path):
     root = write_hpatches(tmp_path / "hpatches", num_images=2)

@@ -151,10 +151,12 @@ def test_refinement_equals_the_per_parent_loops_in_both_modes(ratio):
     map_a, map_b = torch.randn(1, 8, 24, 24, dtype=torch.float64), torch.randn(1, 8, 24, 24, dtype=torch.float64)
     points = torch.tensor(list(itertools.product(range(11), range(11)))).t()
     results = {}
+    channels_last = [m.contiguous(memory_format=torch.channels_last) for m in (map_a, map_b)]  # the folded trunk's
     for compatible in (True, False):
-        ra, rb = refine_points(points.clone(), points.flip(0).clone(), map_a, map_b, ratio, True, compatible)
         na, nb = naive_refine(points, points.flip(0), map_a, map_b, ratio, compatible)
-        assert [tuple(p) for p in ra.t().tolist()] == na and [tuple(p) for p in rb.t().tolist()] == nb
+        for maps in ((map_a, map_b), channels_last):
+            ra, rb = refine_points(points.clone(), points.flip(0).clone(), *maps, ratio, True, compatible)
+            assert [tuple(p) for p in ra.t().tolist()] == na and [tuple(p) for p in rb.t().tolist()] == nb
         results[compatible] = ra.shape[1]
         assert ra.shape[1] <= 2 * points.shape[1]
     if ratio == 0.8:  # the ratio-index quirk changes which children survive

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import re
+from functools import partial
+
 import pytest
 import torch
 
@@ -26,7 +30,13 @@ def write_reference_layout(root, grid: int = 8) -> None:
                 torch.save(torch.randn(1, 768, grid, grid, generator=g), folder / f"{image}_dino{suffix}.pt")
 
 
-def test_convert_a_reference_cache_and_resume(tmp_path):
+def test_convert_a_reference_cache_and_resume(tmp_path, monkeypatch, caplog):
+    from corrlab.pipeline import extract_features
+    from corrlab.tracking import progress_lines
+
+    monkeypatch.setattr(progress_lines, "console_is_terminal", lambda: False)  # as in a log file
+    monkeypatch.setattr(extract_features, "ProgressLines", partial(progress_lines.ProgressLines, every_s=0.0))
+    caplog.set_level(logging.INFO, logger="corrlab.progress")
     root = tmp_path / "SPair-71k"
     write_spair(root)
     write_reference_layout(root)
@@ -41,8 +51,13 @@ def test_convert_a_reference_cache_and_resume(tmp_path):
     ours = FeatureCache(str(tmp_path / "cache"), grid=8)("JPEGImages/cat/2010_000001", flip=True)
     reference = ReferenceFeatureCache(str(root), grid=8)("JPEGImages/cat/2010_000001", flip=True)
     torch.testing.assert_close(ours, reference, atol=2e-3, rtol=1e-3)  # fp16 storage
+    lines = [r.getMessage() for r in caplog.records]  # throughput and ETA while it runs
+    assert [line.split(",")[0] for line in lines] == [f"extracting features: {k}/4 images" for k in range(1, 5)]
+    assert all(re.search(r", \d+\.\d\d images/s, ETA \d+:\d\d:\d\d$", line) for line in lines[:3])
     (tmp_path / "cache" / "JPEGImages" / "car" / "2010_000004.pt").unlink()  # an interrupted run
+    caplog.clear()
     assert extract(cfg)["extracted"] == 1
+    assert [r.getMessage().split(",")[0] for r in caplog.records] == ["extracting features: 1/1 images"]
 
 
 def test_other_settings_and_missing_weights_fail_clearly(tmp_path):

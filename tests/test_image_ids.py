@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import pytest
 import torch
 
 from corrlab.datamodules.aligned_pairs import AlignedRealPairs
@@ -133,3 +134,34 @@ def test_eval_batches_carry_one_id_per_pair():
         ["test/chelsea/00000/view0", "test/rocket/00001/view0"],
         ["test/chelsea/00002/view0"],
     ]
+
+
+@pytest.mark.slow
+def test_dense_hpatches_ids_mark_the_image_resized_to_another_size(tmp_path):
+    from corrlab.datamodules.hpatches_dense import HPatchesDenseDataModule
+    from tests.conftest import shared_data
+    from tests.test_dense_flow import write_dense_fixture
+
+    root, _ = write_dense_fixture(tmp_path / "hp", ["v_london"])
+    csv_dir = str(shared_data("hpatches", "glunet_csv"))
+    dataset = HPatchesDenseDataModule(str(root), csv_dir, on_missing="skip").dataset("test")
+    ids = ids_of(dataset)
+    # image k (the target) at its own size; image 1 resized to image k's size, which differs for every k
+    h, w = dataset[0]["image0"].shape[-2:]
+    assert ids[0] == ("v_london/2.ppm", f"v_london/1.ppm#{h}x{w}") and len({b for _, b in ids}) == 5
+    assert_same_id_same_pixels(dataset)
+    at_240 = HPatchesDenseDataModule(str(root), csv_dir, image_size=[240, 240], on_missing="skip").dataset("test")
+    assert ids_of(at_240)[2] == ("v_london/4.ppm#240x240", "v_london/1.ppm#240x240")
+    assert_same_id_same_pixels(at_240)
+
+
+def test_synthetic_flow_ids_name_the_pair_and_the_view_and_the_epoch_in_training():
+    from corrlab.datamodules.synthetic_flow import SyntheticFlowDataModule
+
+    dm = SyntheticFlowDataModule(image_size=(64, 64), num_val_pairs=2, num_test_pairs=2)
+    test = dm.dataset("test")
+    names = test.pair_names()
+    assert ids_of(test) == [(f"{n}/view0", f"{n}/view1") for n in names]
+    train = dm.dataset("train")
+    train.set_epoch(3)
+    assert train[0]["image0_id"] == f"{train.pair_names()[0]}/epoch3/view0"

@@ -103,3 +103,50 @@ def test_eval_multirun_writes_the_leaderboard_of_its_jobs(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     markdown = (tmp_path / "leaderboard" / "leaderboard.md").read_text()
     assert "| SIFTMatcher |" in markdown and "| TinyMatcher |" in markdown and markdown.count("## ") == 1
+
+
+@pytest.mark.slow
+def test_semantic_and_eth3d_runs_get_their_columns_figures_and_pair_key(tmp_path, monkeypatch):
+    from corrlab.tracking import leaderboard_figure
+    from tests.helpers.eth3d_fixture import write_eth3d
+    from tests.helpers.semantic_fixtures import write_spair
+
+    spair = tmp_path / "spair"
+    write_spair(spair)
+    semantic = ["data=spair", f"data.root={spair}", "num_figures=0", "allow_random_weights=true"]
+    runs = []
+    for name, model, extra in (("sift", None, ["model=sift"]), ("tiny", TINY_MODEL, [])):
+        cfg = compose_config("eval", [*semantic, *extra], tmp_path / name)
+        if model is not None:
+            with open_dict(cfg):
+                cfg.model = OmegaConf.create(model)
+        evaluate(cfg)
+        runs.append(tmp_path / name)
+    eth3d = ["data=eth3d", f"data.root={write_eth3d(tmp_path / 'eth3d_data')}", "data.scenes=[lakeside]"]
+    evaluate(compose_config("eval", [*eth3d, "data.rates=[3,5]", "model=sift", "num_figures=0"], tmp_path / "eth3d"))
+    drawn = []
+    for kind in ("grouped_bars", "aepe_per_rate"):  # which figure each protocol draws
+        original = getattr(leaderboard_figure, kind)
+        monkeypatch.setattr(
+            leaderboard_figure, kind, lambda *a, _k=kind, _f=original, **kw: drawn.append(_k) or _f(*a, **kw)
+        )
+
+    markdown = compare([*runs, tmp_path / "eth3d"], tmp_path / "board").read_text()
+    assert markdown.count("## ") == 2 and drawn == ["grouped_bars", "aepe_per_rate"]
+    tables = {}
+    for path in (tmp_path / "board").glob("leaderboard_*.csv"):
+        with path.open() as handle:
+            tables[path.stem] = list(csv.DictReader(handle))
+        assert path.with_suffix(".png").stat().st_size > 1000
+    by_columns = {tuple(rows[0]): rows for rows in tables.values()}
+    semantic_rows = by_columns[("method", "pck@0.05", "pck@0.1", "pck@0.15", "pck_kpt@0.1", "geo/pck@0.1", "num_pairs")]
+    assert [r["method"] for r in semantic_rows] == ["SIFTMatcher [sift]", "TinyMatcher"]  # SIFT twice: [run dir]
+    assert (
+        float(semantic_rows[0]["pck@0.1"]) == json.loads((runs[0] / "summary.json").read_text())["metrics"]["pck@0.1"]
+    )
+    assert ("method", "aepe", "pck@1", "pck@3", "pck@5", "num_pairs") in by_columns
+    compare(runs, tmp_path / "pairs")  # the two semantic runs, pair by pair on pck@0.1
+    with (tmp_path / "pairs" / "pairs_a_vs_b.csv").open() as handle:
+        differences = list(csv.DictReader(handle))
+    a, b = per_pair(runs[0], "pck@0.1"), per_pair(runs[1], "pck@0.1")
+    assert {d["name"]: float(d["b - a"]) for d in differences} == pytest.approx({n: b[n] - a[n] for n in a})

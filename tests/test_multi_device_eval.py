@@ -33,6 +33,9 @@ def test_two_processes_export_one_cache_in_pair_order_with_one_devices_numbers(t
     assert two["predictions"]["devices"] == 2 and two["predictions"]["predicted"] == 5
     with h5py.File(tmp_path / "one" / "predictions.h5") as a, h5py.File(tmp_path / "two" / "predictions.h5") as b:
         names = [json.loads(line)["name"] for line in (tmp_path / "one" / "per_pair.jsonl").read_text().splitlines()]
+        # the pair order is neither the names' sorted order (an HDF5 group without track_order) nor the shards'
+        # (rank 0's pairs 0, 2, 4, then rank 1's 1, 3): a merge in either order fails the next line
+        assert names != sorted(names) and names != names[0::2] + names[1::2]
         assert list(b["match"]) == [quote(n, safe="") for n in names]  # the merged cache keeps the pair order
         for key in b["match"]:
             for field in ("kpts0", "kpts1", "scores"):

@@ -159,8 +159,15 @@ def test_mixed_precision_runs_where_the_method_allows_it(tmp_path, hpatches):
     bf16 = run(tmp_path, "bf16", [*data, "precision=bf16-mixed"])
     assert bf16["calls"] == 2 and bf16["precision"] == "bf16-mixed" and bf16["metrics"]["num_pairs"] == 2
     assert not TinyMatcher.mixed_precision
-    with pytest.raises(ValueError, match="does not allow mixed precision"):
-        run(tmp_path, "sift", [*data, "precision=16-mixed"], {"_target_": "corrlab.modules.sift.SIFTMatcher"})
+    sift = {"_target_": "corrlab.modules.sift.SIFTMatcher"}
+    with pytest.raises(ValueError, match=r"SIFTMatcher does not allow mixed precision \(precision=16-mixed\)"):
+        run(tmp_path, "sift", [*data, "precision=16-mixed"], sift)
+    # refused before anything starts: not from inside the export processes, and no run files written
+    with pytest.raises(ValueError, match="SIFTMatcher does not allow mixed precision .*precision=32"):
+        run(tmp_path, "sift2", [*data, "precision=bf16-mixed", "devices=2", "save_predictions=true"], sift)
+    assert not (tmp_path / "sift2" / "config.yaml").exists()
+    with pytest.raises(ValueError, match="precision must be one of 32, bf16-mixed, 16-mixed, got 'bf16'"):
+        run(tmp_path, "typo", [*data, "precision=bf16"])
 
 
 def test_a_dense_warp_at_half_resolution_is_cached_with_its_frame(tmp_path):

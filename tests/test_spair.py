@@ -166,3 +166,16 @@ def test_fixture_image_is_the_shifted_crop(root):
     source = read_image(root / "JPEGImages" / "cat" / "2010_000001.jpg")
     target = read_image(root / "JPEGImages" / "cat" / "2010_000002.jpg")
     assert (source[:, 58:108, 66:166] - target[:, 50:100, 50:150]).abs().mean() < 0.02
+
+
+def test_samples_carry_each_image_s_own_keypoints_mirrored_with_the_image(root):
+    pairs = write_spair(root)
+    cat = pairs["cat"]  # the target also shows id 11 at (5, 5), which the source lacks
+    plain = SPairDataModule(root=str(root), flip_probability=0.0, train_resize={"mode": "none"}).dataset("train")[0]
+    assert plain["kpts_image_valid1"].nonzero()[:, 0].tolist() == sorted(cat.ids + cat.trg_visible_extra)
+    assert plain["kpts_image1"][11].tolist() == [5.0, 5.0] and not plain["kpts1"][11].any()
+    assert torch.equal(plain["kpts_image1"][cat.ids], plain["kpts1"][cat.ids])
+    assert torch.equal(plain["kpts_image_valid0"], plain["kpts_valid"])  # the source shows only the pair's ids
+    flipped = SPairDataModule(root=str(root), flip_probability=1.0, train_resize={"mode": "none"}).dataset("train")[0]
+    assert flipped["kpts_image1"][12].tolist() == [200 - 1 - 5.0, 5.0]  # id 11 becomes 12 (cat 11 <-> 12)
+    assert flipped["kpts_image_valid1"][12] and not flipped["kpts_image_valid1"][11]

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,10 @@ def test_wheel_installs_and_evaluates_from_an_unrelated_folder(tmp_path: Path) -
     build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--build-constraint", constraint, "-w"]
     run([*build, str(wheels), str(source)], source)
     (wheel,) = wheels.glob("corrlab-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())  # configs and the C++/CUDA sources are package data
+    package_data = {f"corrlab/conf/{p.relative_to(source / 'conf')}" for p in (source / "conf").rglob("*.yaml")}
+    package_data |= {f"corrlab/ops/csrc/{p.name}" for p in (source / "src" / "ops" / "csrc").iterdir()}
+    assert len(package_data) > 50 and sorted(package_data - shipped) == []
 
     # A fresh venv whose only corrlab is the wheel; the heavy dependencies come from this environment's
     # site-packages as a plain path (its editable-install hook is not run there, so the checkout is not seen).

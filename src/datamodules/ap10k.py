@@ -27,6 +27,8 @@ PAIR_KEYS = (
     "trg_imsize",
     "src_visible_ids",
     "trg_visible_ids",
+    "src_visible_kps",
+    "trg_visible_kps",
     "category",
 )
 __all__ = ["HOW_TO_GET", "LAYOUT", "AP10KDataModule", "verify"]
@@ -83,6 +85,12 @@ class AP10KPairs(KeypointPairDataset):
         source, target, category = stems(name)
         path = self.folder / f"{name}.json"
         record = read_json(path)
+        if isinstance(record, dict) and "src_visible_kps" not in record:
+            raise UnreadableFileError(
+                path,
+                "no 'src_visible_kps' (written by an older corrlab): rewrite the pairs with "
+                "python -m corrlab.datamodules.ap10k_pairs --overwrite",
+            )
         require(record, PAIR_KEYS, path)
         ids = [int(i) for i in record["kps_ids"]]
         kpts0 = scatter_slots(ids, record["src_kps"], NUM_KEYPOINTS, path)
@@ -98,6 +106,8 @@ class AP10KPairs(KeypointPairDataset):
             valid=valid,
             visible0=visible_mask(record["src_visible_ids"], path),
             visible1=visible_mask(record["trg_visible_ids"], path),
+            image_kpts0=scatter_slots(record["src_visible_ids"], record["src_visible_kps"], NUM_KEYPOINTS, path),
+            image_kpts1=scatter_slots(record["trg_visible_ids"], record["trg_visible_kps"], NUM_KEYPOINTS, path),
             bbox0=np.asarray(record["src_bndbox"], dtype=np.float64),
             bbox1=np.asarray(record["trg_bndbox"], dtype=np.float64),
             category=category,

@@ -249,7 +249,8 @@ def make_pairs(animals: list[Animal], recipe: Recipe, seed: int) -> dict[str, li
 
 
 def pair_record(source: Animal, target: Animal, category: str, setting: str) -> dict:
-    """The pair JSON: SPair's pair-annotation keys plus each image's visible ids and species/family."""
+    """The pair JSON: SPair's pair-annotation keys plus each image's visible ids and their keypoints (also those the
+    other image lacks: GeoAware-SC's self-flip term uses them) and species/family."""
     ids = np.nonzero(source.visible & target.visible)[0]
     corners = lambda b: [b[0], b[1], b[0] + b[2], b[1] + b[3]]  # noqa: E731  x, y, w, h -> x1, y1, x2, y2
     return {
@@ -264,6 +265,8 @@ def pair_record(source: Animal, target: Animal, category: str, setting: str) -> 
         "kps_ids": [str(i) for i in ids],
         "src_visible_ids": np.nonzero(source.visible)[0].tolist(),
         "trg_visible_ids": np.nonzero(target.visible)[0].tolist(),
+        "src_visible_kps": source.keypoints[source.visible, :2].tolist(),
+        "trg_visible_kps": target.keypoints[target.visible, :2].tolist(),
         "category": category,
         "setting": setting,
         "species": [source.species, target.species],

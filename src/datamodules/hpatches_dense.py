@@ -14,7 +14,7 @@ from corrlab.datamodules.base import PairDataModule
 from corrlab.datamodules.errors import DatasetNotFoundError, UnreadableFileError
 from corrlab.datamodules.hpatches_dense_layout import CSV_NAME, HOW_TO_GET, LAYOUT, read_pair_csv
 from corrlab.datamodules.image_io import read_image_array, to_tensor
-from corrlab.datamodules.pair_dataset import PairDataset
+from corrlab.datamodules.pair_dataset import PairDataset, image_id
 
 
 def scaled_homography(H: np.ndarray, size_ref: tuple[int, int], size_trg: tuple[int, int], size: tuple[int, int]):
@@ -64,6 +64,12 @@ class HPatchesDensePairs(PairDataset):
         self.rows = [r for r in rows if r not in missing]
         self.image_size = tuple(image_size) if image_size is not None else None
 
+    def view_id(self, path: Path, image: np.ndarray, size: tuple[int, int]) -> str:
+        """The image's id, marked with the size it is resized to when that is not its own (image 1 takes each
+        image k's size at original resolution, so its pixels differ from pair to pair)."""
+        own = tuple(image.shape[:2])
+        return image_id(path, self.root, "" if own == size else f"{size[0]}x{size[1]}")
+
     def image(self, row: dict, key: str) -> Path:
         return self.root / row["obj"] / f"{row[key]}.ppm"
 
@@ -90,6 +96,8 @@ class HPatchesDensePairs(PairDataset):
             "flow": flow,
             "flow_valid": valid,
             "name": self.name(row),
+            "image0_id": self.view_id(self.image(row, "im2"), target, (h, w)),
+            "image1_id": self.view_id(self.image(row, "im1"), source, (h, w)),
             "size0": size0,
             "size1": size1,
             "scale0": torch.tensor([w / target.shape[1], h / target.shape[0]], dtype=torch.float32),

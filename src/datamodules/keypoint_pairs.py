@@ -27,6 +27,8 @@ class KeypointPair:
     both images) hold coordinates.  visible0/visible1: (S,) which ids are visible in each image.
     bbox0/bbox1: (4,) x1, y1, x2, y2, or None for the image frame.  image_size0/1: (H, W) the annotation
     states.  mirrored: the index asks for both images mirrored (the weakalign training CSV's flip column).
+    image_kpts0/image_kpts1: (S, 2) each image's own annotation, coordinates at every `visible` slot (also those
+    the other image lacks: GeoAware-SC's self-flip term uses them); None when only the pair annotation exists.
     """
 
     name: str
@@ -44,6 +46,8 @@ class KeypointPair:
     image_size1: tuple[int, int] | None = None
     flags: dict[str, int] = field(default_factory=dict)
     mirrored: bool = False
+    image_kpts0: np.ndarray | None = None
+    image_kpts1: np.ndarray | None = None
 
 
 def scatter_slots(ids: Sequence[int], points: Sequence[Sequence[float]], num_slots: int, path: Path) -> np.ndarray:
@@ -78,9 +82,12 @@ def flip_side(kpts: np.ndarray, visible: np.ndarray, bbox: np.ndarray, width: in
 def mirror(pair: KeypointPair, flips: Sequence[bool], perm: np.ndarray | None, widths: Sequence[int]) -> KeypointPair:
     """The pair with image 0 and/or 1 mirrored (annotations only; bboxes must be set)."""
     kpts, visible, bbox = [pair.kpts0, pair.kpts1], [pair.visible0, pair.visible1], [pair.bbox0, pair.bbox1]
+    own = [pair.image_kpts0, pair.image_kpts1]
     annotated = [pair.valid, pair.valid]  # slots holding coordinates, per image
     for side, (flip, width) in enumerate(zip(flips, widths)):
         if flip:
+            if own[side] is not None:
+                own[side] = flip_side(own[side], visible[side], bbox[side], width, perm)[0]
             kpts[side], visible[side], bbox[side] = flip_side(kpts[side], visible[side], bbox[side], width, perm)
             annotated[side] = annotated[side] if perm is None else annotated[side][perm]
     return replace(
@@ -93,6 +100,8 @@ def mirror(pair: KeypointPair, flips: Sequence[bool], perm: np.ndarray | None, w
         bbox0=bbox[0],
         bbox1=bbox[1],
         mirrored=False,
+        image_kpts0=own[0],
+        image_kpts1=own[1],
     )
 
 
@@ -202,5 +211,12 @@ class KeypointPairDataset(PairDataset):
             sample[f"kpts{side}"] = (moved * valid[:, None]).float()  # 0 in empty slots
             sample[f"bbox{side}"] = to_resized(bbox, scale.double(), offset.double()).reshape(4).float()
             sample[f"kpts_visible{side}"] = torch.from_numpy(getattr(pair, f"visible{side}").copy())
+            own = getattr(pair, f"image_kpts{side}")
+            # the image's own keypoints (0 where it has none); only the pair's when no image annotation exists
+            own_valid = valid if own is None else sample[f"kpts_visible{side}"]
+            own = kpts if own is None else torch.from_numpy(own).double()
+            own = to_resized(own, scale.double(), offset.double())
+            sample[f"kpts_image{side}"] = (own * own_valid[:, None]).float()
+            sample[f"kpts_image_valid{side}"] = own_valid.clone()
         sample["kpts_valid"] = valid
         return sample

@@ -114,19 +114,8 @@ class R2D2PairsDataModule(SyntheticDataModule):
 
     def make_dataset(self, split: str) -> R2D2StylePairs:
         from_files = split == "train" and self.root is not None
-        pairs = R2D2StylePairs(
-            photos=[] if from_files else self.photos[split],
-            num_pairs=self.num_pairs[split],
-            image_size=self.image_size,
-            homography=self.homography,
-            photometric=self.photometric,
-            zoom=self.zoom,
-            deterministic=split != "train",
-            seed=self.seed + {"train": 0, "val": 1, "test": 2}[split],
-            split=split,
-            flow=split != "train",
-            **self.r2d2,
-        )
+        arguments = {**self.pair_arguments(split), "photos": [] if from_files else self.photos[split]}
+        pairs = R2D2StylePairs(**arguments, flow=split != "train", **self.r2d2)
         if from_files:
             paths = images_under(self.root)
             pairs.photo_names = [str(p) for p in paths]

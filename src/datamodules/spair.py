@@ -68,17 +68,22 @@ def read_layout(path: Path) -> list[str]:
     return names
 
 
-def visibility(path: Path, num_slots: int) -> np.ndarray:
-    """(num_slots,) which keypoint ids an ImageAnnotation JSON marks visible (non-null)."""
+def image_keypoints(path: Path, num_slots: int) -> tuple[np.ndarray, np.ndarray]:
+    """The keypoints an ImageAnnotation JSON gives: (num_slots, 2) coordinates (0 where null) and (num_slots,)
+    which ids are visible (non-null)."""
     record = read_json(path)
     require(record, ["kps"], path)
+    if not isinstance(record["kps"], dict):
+        raise UnreadableFileError(path, f"'kps' is {type(record['kps']).__name__}, expected an object id -> [x, y]")
+    shown = {key: point for key, point in record["kps"].items() if point is not None}
+    for key in shown:
+        if not key.isdigit():
+            raise UnreadableFileError(path, f"keypoint id '{key}' is not a number")
+    ids = [int(key) for key in shown]
+    kpts = scatter_slots(ids, list(shown.values()), num_slots, path)
     visible = np.zeros(num_slots, dtype=bool)
-    for key, point in record["kps"].items():
-        if point is not None:
-            if not 0 <= int(key) < num_slots:
-                raise UnreadableFileError(path, f"keypoint id {key} outside 0..{num_slots - 1} (data.max_keypoints)")
-            visible[int(key)] = True
-    return visible
+    visible[ids] = True
+    return kpts, visible
 
 
 class SPairPairs(KeypointPairDataset):
@@ -113,6 +118,8 @@ class SPairPairs(KeypointPairDataset):
         valid = np.zeros(self.num_slots, dtype=bool)
         valid[ids] = True
         annotations = self.root / "ImageAnnotation" / category
+        own0, visible0 = image_keypoints(annotations / f"{source}.json", self.num_slots)
+        own1, visible1 = image_keypoints(annotations / f"{target}.json", self.num_slots)
         return KeypointPair(
             name=name,
             image0=self.root / "JPEGImages" / category / f"{source}.jpg",
@@ -120,14 +127,16 @@ class SPairPairs(KeypointPairDataset):
             kpts0=kpts0,
             kpts1=kpts1,
             valid=valid,
-            visible0=visibility(annotations / f"{source}.json", self.num_slots),
-            visible1=visibility(annotations / f"{target}.json", self.num_slots),
+            visible0=visible0,
+            visible1=visible1,
             bbox0=np.asarray(record["src_bndbox"], dtype=np.float64),
             bbox1=np.asarray(record["trg_bndbox"], dtype=np.float64),
             category=category,
             image_size0=(int(record["src_imsize"][1]), int(record["src_imsize"][0])),
             image_size1=(int(record["trg_imsize"][1]), int(record["trg_imsize"][0])),
             flags={k: int(record[k]) for k in (*FLAGS, "mirror")},
+            image_kpts0=own0,
+            image_kpts1=own1,
         )
 
 

@@ -204,18 +204,22 @@ class SyntheticDataModule(PairDataModule):
         self.photometric = {"brightness": 0.1, "contrast": 0.1, "noise": 0.01, **(photometric or {})}
         self.zoom = tuple(zoom)
 
+    def pair_arguments(self, split: str) -> dict:
+        """The arguments of a split's SyntheticHomographyPairs (subclasses add their own)."""
+        return {
+            "photos": self.photos[split],
+            "num_pairs": self.num_pairs[split],
+            "image_size": self.image_size,
+            "homography": self.homography,
+            "photometric": self.photometric,
+            "zoom": self.zoom,
+            "deterministic": split != "train",
+            "seed": self.seed + {"train": 0, "val": 1, "test": 2}[split],
+            "split": split,
+        }
+
     def make_dataset(self, split: str) -> SyntheticHomographyPairs:
-        return SyntheticHomographyPairs(
-            photos=self.photos[split],
-            num_pairs=self.num_pairs[split],
-            image_size=self.image_size,
-            homography=self.homography,
-            photometric=self.photometric,
-            zoom=self.zoom,
-            deterministic=split != "train",
-            seed=self.seed + {"train": 0, "val": 1, "test": 2}[split],
-            split=split,
-        )
+        return SyntheticHomographyPairs(**self.pair_arguments(split))
 
     def benchmark_data(self, split: str) -> BenchmarkData:
         return BenchmarkData(

@@ -180,12 +180,16 @@ class SyntheticFlowPairs(PairDataset):
         py, px = np.mgrid[0:h, 0:w]
         flow = mapping - np.stack([px, py], -1)
         size = torch.tensor([h, w])
+        name = f"{self.split}/{self.images[image_index].stem}/{index:05d}"
+        view = name if self.deterministic else f"{name}/epoch{self.epoch}"  # both views are made for this pair only
         return {
             "image0": to_tensor((np.clip(target, 0, 1) * 255).round().astype(np.uint8)),
             "image1": to_tensor((np.clip(source, 0, 1) * 255).round().astype(np.uint8)),
             "flow": torch.from_numpy(flow).float(),
             "flow_valid": torch.from_numpy(valid),
-            "name": f"{self.split}/{self.images[image_index].stem}/{index:05d}",
+            "name": name,
+            "image0_id": f"{view}/view0",
+            "image1_id": f"{view}/view1",
             "size0": size,
             "size1": size.clone(),
             "scale0": torch.ones(2),

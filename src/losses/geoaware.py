@@ -106,9 +106,12 @@ class GeoAwareLoss(nn.Module):
         logit_scale: Tensor,
         desc_flip: Sequence[Tensor] | None = None,
         groups: Sequence[tuple[int, ...]] = (),
+        source: tuple[Tensor, Tensor] | None = None,
     ) -> dict[str, Tensor]:
         """desc: (g*g, C) L2-normalised descriptors of image 0 and 1; kpts: (S, 2) slots, `valid` mutually visible;
-        thresholds: (T0, T1) bbox sizes in patch units; desc_flip: descriptors of the mirrored images."""
+        thresholds: (T0, T1) bbox sizes in patch units; desc_flip: descriptors of the mirrored images.
+        source: image 0's own keypoints (S, 2) and their visibility (S,), for the self flip, which (as the
+        reference) also uses those invisible in image 1; default: kpts[0] at the `valid` slots."""
         k0, k1 = kpts[0][valid], kpts[1][valid]
         _, i0 = self.patches(k0)
         _, i1 = self.patches(k1)
@@ -129,9 +132,11 @@ class GeoAwareLoss(nn.Module):
                 out["double_flip"] = augmented(desc_flip[0], desc_flip[1], f0[moved], f1[moved], thresholds[1])
                 terms.append(out["double_flip"])
                 weights.append(self.double_flip)
-            self_vis = moved & valid
+            own, own_valid = (kpts[0], valid) if source is None else source
+            own_flipped = flip_queries(own, self.image_size, perm)
+            self_vis = own_valid[torch.as_tensor(perm, device=valid.device)] & own_valid
             if self.self_flip > 0 and self_vis.any():
-                out["self_flip"] = augmented(desc_flip[0], desc[0], f0[self_vis], kpts[0][self_vis], thresholds[0])
+                out["self_flip"] = augmented(desc_flip[0], desc[0], own_flipped[self_vis], own[self_vis], thresholds[0])
                 terms.append(out["self_flip"])
                 weights.append(self.self_flip)
         total = sum(w * t for w, t in zip(weights, terms)) / sum(weights)

@@ -242,6 +242,11 @@ class GeoAwareSC(MatchingModule):
             desc = [self.descriptors(batch, s, b) for s in (0, 1)]
             desc_flip = [self.descriptors(batch, s, b, flip=True) for s in (0, 1)] if flip else None
             groups = flip_table(self.flip_table, batch["category"][b]) if flip else ()
-            totals.append(self.loss(desc, kpts, valid, thresholds, self.net.logit_scale.exp(), desc_flip, groups))
+            source = (
+                boxes[0].forward(batch["kpts_image0"][b].float().to(self.device)),
+                batch["kpts_image_valid0"][b].bool().to(self.device),
+            )
+            scale = self.net.logit_scale.exp()
+            totals.append(self.loss(desc, kpts, valid, thresholds, scale, desc_flip, groups, source))
         names = {k for t in totals for k in t}
         return {k: torch.stack([t[k] for t in totals if k in t]).mean() for k in sorted(names)}

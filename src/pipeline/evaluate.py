@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -141,15 +142,22 @@ def build_module(cfg: DictConfig, device: torch.device) -> tuple[MatchingModule,
     return module.eval().to(device), loaded
 
 
-def autocast(module: MatchingModule, precision: str, device: torch.device):
-    """The autocast context of `precision` (32: none); refused for methods that do not allow mixed precision."""
+def check_precision(method: type[MatchingModule], precision: str) -> None:
+    """Refuse an unknown precision, or mixed precision for a method that does not declare `mixed_precision`."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
-    if PRECISIONS[precision] is None:
-        return nullcontext()
-    if not module.mixed_precision:
-        raise ValueError(f"{type(module).__name__} does not allow mixed precision: evaluate it with precision=32")
-    return torch.autocast(device.type, dtype=PRECISIONS[precision])
+    if PRECISIONS[precision] is not None and not method.mixed_precision:
+        raise ValueError(
+            f"{method.__name__} does not allow mixed precision (precision={precision}): evaluate it with "
+            "precision=32 (docs/evaluation.md, 'GPUs and mixed precision', says which methods allow it)"
+        )
+
+
+def autocast(module: MatchingModule, precision: str, device: torch.device):
+    """The autocast context of `precision` (32: none); refused for methods that do not allow mixed precision."""
+    check_precision(type(module), precision)
+    dtype = PRECISIONS[precision]
+    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 def open_cache(cfg: DictConfig) -> PredictionCache | None:
@@ -208,6 +216,7 @@ def predict_and_score(cfg: DictConfig, datamodule: Any, benchmark: Any, cache: P
 def evaluate(cfg: DictConfig) -> dict:
     """Run the benchmark of `cfg.data` on `cfg.split` with `cfg.model`; return the summary.  Predictions
     come from the cache `cfg.predictions` where it has them (the model is then not even built)."""
+    check_precision(get_class(cfg.model._target_), str(cfg.precision))  # before data, model or processes start
     output_dir = Path(cfg.paths.output_dir)
     write_config(output_dir / "config.yaml", cfg)
     torch.manual_seed(cfg.seed)

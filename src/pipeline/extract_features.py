@@ -19,6 +19,7 @@ from corrlab.datamodules.image_io import read_image
 from corrlab.datamodules.pair_dataset import image_id
 from corrlab.models.geoaware.feature_cache import GROUPS, MANIFEST, FeatureCache, cache_file
 from corrlab.pipeline.instantiate import instantiate
+from corrlab.tracking.progress_lines import ProgressLines
 
 log = logging.getLogger(__name__)
 SOURCES = ("backbones", "reference_cache")
@@ -151,11 +152,13 @@ def extract(cfg: DictConfig) -> dict:
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]:.2f} img/s"),
     )
+    lines = ProgressLines("extracting features", len(todo), "images", every_n=10)  # for log files (nohup, SLURM)
     with Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn()) as progress:
         task = progress.add_task("extracting", total=len(todo), rate=0.0)
         for done, (key, path) in enumerate(todo, 1):
             written += FeatureCache.write(out, key, source(key, path))
             progress.update(task, advance=1, rate=done / max(time.perf_counter() - start, 1e-9))
+            lines.update(done)
     result = {
         "images": len(images),
         "extracted": len(todo),

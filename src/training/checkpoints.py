@@ -1,4 +1,5 @@
-"""last.ckpt that is always the latest training state, written atomically, and saved on SIGINT / SIGTERM."""
+"""last.ckpt that is always the latest training state, written atomically, read safely, and saved on SIGINT /
+SIGTERM."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from corrlab.safe_loading import torch_load
 from corrlab.training.stop_signals import StopSignals, TrainingInterrupted
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes a checkpoint to a hidden file beside the target, fsyncs it and renames it onto the target, so
     the target is either the old or the new checkpoint, never half of one, whatever interrupts the write.
     (Lightning's own write goes through a temp file in $TMPDIR and moves it, which is a copy, not atomic,
-    when $TMPDIR is another file system, and leaves the temp file there when the process is killed.)"""
+    when $TMPDIR is another file system, and leaves the temp file there when the process is killed.)
+    Checkpoints are read as eval.py reads them (tests/test_safe_loading.py)."""
+
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        """torch.load(weights_only=True) on the CPU: a file that would run pickled code, or is not a checkpoint,
+        is refused naming it and `ckpt_path`, without torch's advice to retry with weights_only=False (Lightning's
+        `map_location` and `weights_only` are not needed: its default maps to the CPU, as this does)."""
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"Checkpoint file not found: {path}")
+        return torch_load(path, "ckpt_path")
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
         if storage_options is not None:

@@ -6,7 +6,10 @@
 3. Dense matches A <-> C on the second-coarsest map, then one `refine_points` per finer level, then (with a fine
    descriptor) one more at full resolution.
 4. C's points mapped back to B by H_init^-1, kept inside the images, final RANSAC homography (3 px).
-`reference_compatible=True` keeps the reference's defects (module docstring of corrlab.modules.gcm).
+`reference_compatible=True` keeps the reference's defects (module docstring of corrlab.modules.gcm) and the
+reference's full-resolution trunk passes, bit for bit.  The default evaluates the student (and a fine R2D2 / student
+descriptor) with `FoldedTrunk`: the pooled pyramid from the pooled head, the full-resolution map only at the pixels
+the last refinement reads; equal up to float rounding (docs/gcm.md, Performance).
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from torch import Tensor, nn
 from corrlab.models.gcm.backbones import BACKBONES
 from corrlab.models.gcm.dense_matching import dense_feature_matching
 from corrlab.models.gcm.refinement import refine_points
-from corrlab.models.gcm.student import coarse_student_level, student_quad_l2net_confcfs
-from corrlab.models.r2d2.patchnet import quad_l2net_confcfs
+from corrlab.models.gcm.student import coarse_student_level, pooled_student_pyramid, student_quad_l2net_confcfs
+from corrlab.models.r2d2.folded_trunk import FoldedTrunk, SparseRawMap
+from corrlab.models.r2d2.patchnet import R2D2Net, quad_l2net_confcfs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -102,15 +106,32 @@ class GCMMatcher(nn.Module):
         self.fine_ratio = None if fine_ratio is None else float(fine_ratio)
         self.two_stage, self.bidirectional = two_stage, bidirectional
         self.reference_compatible = reference_compatible
+        # full-resolution trunk passes as the reference (always with reference_compatible; settable for comparisons)
+        self.exact_features = reference_compatible
 
-    def coarsest(self, image: Tensor) -> Tensor:
+    def folded(self, net: R2D2Net | None) -> FoldedTrunk | None:
+        """The FoldedTrunk of an R2D2 / student network (folded at each match: weights may have been loaded since),
+        or None where the exact passes are used."""
+        return None if self.exact_features or net is None else FoldedTrunk(net)
+
+    def pyramid(self, image: Tensor, trunk: FoldedTrunk | None) -> list[Tensor | SparseRawMap]:
+        """The backbone's maps, finest first; with a folded student trunk the finest is a SparseRawMap."""
+        if trunk is None:
+            return self.backbone(image)
+        pooled_raw, raw = trunk.run(image)
+        levels = pooled_student_pyramid(pooled_raw)
+        return [raw, *levels, levels[-1]]
+
+    def coarsest(self, image: Tensor, trunk: FoldedTrunk | None) -> Tensor:
         """The coarsest map only (image B in stage 0); the student's finer levels are freed as they go."""
+        if trunk is not None:
+            return pooled_student_pyramid(trunk.run(image, sparse=False)[0])[-1]
         if self.backbone_name == "student":
             return coarse_student_level(self.backbone.raw(image))
         return self.backbone(image)[-1]
 
-    def fine_features(self, image: Tensor) -> Tensor:
-        return self.fine.features(image)
+    def fine_features(self, image: Tensor, trunk: FoldedTrunk | None) -> Tensor | SparseRawMap:
+        return self.fine.features(image) if trunk is None else trunk.run(image, pooled=False)[1]
 
     @torch.no_grad()
     def match(self, image_a: np.ndarray, image_b: np.ndarray) -> GCMResult:
@@ -118,12 +139,14 @@ class GCMMatcher(nn.Module):
         device = next(self.parameters()).device
         inp_a, pad_a = prepare(image_a, device)
         inp_b, pad_b = prepare(image_b, device)
-        maps_a = self.backbone(inp_a)
+        trunk = self.folded(self.backbone.net) if self.backbone_name == "student" else None
+        fine_trunk = self.folded(self.fine)
+        maps_a = self.pyramid(inp_a, trunk)
         H_init = np.eye(3, dtype=np.double)
         inp_c = inp_b
         if self.two_stage:
             points_a, points_b = dense_feature_matching(
-                maps_a[-1], self.coarsest(inp_b), self.ratio_th[-1], self.bidirectional
+                maps_a[-1], self.coarsest(inp_b, trunk), self.ratio_th[-1], self.bidirectional
             )
             H_init = ransac_homography(
                 (points_b + 0.5) * PADDING - 0.5, (points_a + 0.5) * PADDING - 0.5, 16 * np.sqrt(2) + 1
@@ -132,8 +155,8 @@ class GCMMatcher(nn.Module):
             inp_c, _ = prepare(image_c, device)
         fine_a = fine_c = None
         if self.fine is not None:
-            fine_c, fine_a = self.fine_features(inp_c), self.fine_features(inp_a)
-        maps_c = self.backbone(inp_c)
+            fine_c, fine_a = self.fine_features(inp_c, fine_trunk), self.fine_features(inp_a, fine_trunk)
+        maps_c = self.pyramid(inp_c, trunk)
         points_a, points_c = dense_feature_matching(maps_a[-2], maps_c[-2], self.ratio_th[-2], self.bidirectional)
         for k in range(len(maps_a) - 3, -1, -1):
             maps_a[k + 1] = maps_c[k + 1] = None  # coarser levels are done with

@@ -15,25 +15,31 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from corrlab.models.r2d2.folded_trunk import SparseRawMap
+
 # child offsets (dx, dy) in the reference's order
 CHILDREN = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 
-def normalised_children(feature_map: Tensor, points: Tensor) -> list[Tensor]:
-    """For each child offset, the (C, N) L2-normalised features of `feature_map` (1 x C x H x W) at 2 * points + offset."""
-    fmap = feature_map.squeeze(0)
-    out = []
-    for dx, dy in CHILDREN:
-        column = fmap[:, points[1] + dy, points[0] + dx]
-        out.append(column / column.square().sum(0).sqrt().unsqueeze(0))
-    return out
+def normalised_children(feature_map: Tensor | SparseRawMap, points: Tensor) -> list[Tensor]:
+    """For each child offset, the (C, N) L2-normalised features of `feature_map` (1 x C x H x W, or a SparseRawMap
+    computed at those pixels only) at points + offset.  A channels-last map is read by rows (the folded trunk's)."""
+    if isinstance(feature_map, SparseRawMap):
+        columns = feature_map.columns([(points[0] + dx, points[1] + dy) for dx, dy in CHILDREN])
+    elif not feature_map.is_contiguous() and feature_map.is_contiguous(memory_format=torch.channels_last):
+        pixels = feature_map[0].permute(1, 2, 0)
+        columns = [pixels[points[1] + dy, points[0] + dx].t() for dx, dy in CHILDREN]
+    else:
+        fmap = feature_map.squeeze(0)
+        columns = [fmap[:, points[1] + dy, points[0] + dx] for dx, dy in CHILDREN]
+    return [column / column.square().sum(0).sqrt().unsqueeze(0) for column in columns]
 
 
 def refine_points(
     points_a: Tensor,
     points_b: Tensor,
-    map_a: Tensor,
-    map_b: Tensor,
+    map_a: Tensor | SparseRawMap,
+    map_b: Tensor | SparseRawMap,
     ratio: float,
     bidirectional: bool = True,
     reference_compatible: bool = False,
@@ -48,7 +54,7 @@ def refine_points(
     children_a = normalised_children(map_a, points_a)
     children_b = normalised_children(map_b, points_b)
     device = points_a.device
-    scores = map_a.new_zeros(count, 4, 4)
+    scores = children_a[0].new_zeros(count, 4, 4)
     for i, column_a in enumerate(children_a):
         for j, column_b in enumerate(children_b):
             scores[:, i, j] = torch.sum(column_a * column_b, 0)

@@ -6,10 +6,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from corrlab.models.r2d2.banded import BAND_ROWS, trunk_bands
 from corrlab.models.r2d2.patchnet import ConvSpec, R2D2Net
-
-PYRAMID_LEVELS = 5  # raw, dw2, dw4, dw8, dw16
 
 
 def student_specs(dim: int = 128, mchan: int = 4) -> list[ConvSpec]:
@@ -46,17 +43,11 @@ def coarse_student_level(raw: Tensor) -> Tensor:
     return x
 
 
-def banded_student_pyramid(net: R2D2Net, image: Tensor, first_level: int = 0, rows: int = BAND_ROWS) -> list[Tensor]:
-    """`student_pyramid(net.features(image))`, bit for bit, computed band by band: no full-resolution intermediate
-    map exists, and levels below `first_level` are not kept (None; 4 = dw16 only, what stage 0 needs of B)."""
-    levels: list[Tensor | None] = [None] * PYRAMID_LEVELS
-    for first, band in trunk_bands(net.ops, image, rows):
-        pooled = [band]
-        for _ in range(PYRAMID_LEVELS - 1):
-            pooled.append(F.normalize(F.avg_pool2d(pooled[-1], 2, stride=2), p=2, dim=1))
-        for k in range(first_level, PYRAMID_LEVELS):
-            if levels[k] is None:
-                size = (image.shape[2] >> k, image.shape[3] >> k)
-                levels[k] = band.new_empty(*band.shape[:2], *size)
-            levels[k][:, :, first >> k : (first >> k) + pooled[k].shape[2]] = pooled[k]
-    return [*levels, levels[-1]]
+def pooled_student_pyramid(pooled_raw: Tensor) -> list[Tensor]:
+    """[dw2, dw4, dw8, dw16] from `avg_pool2d(raw, 2)` (FoldedTrunk.run): `student_pyramid(raw)[1:5]`, in the
+    input's memory format except dw16, contiguous (dense matching views it as cells x channels)."""
+    levels = [F.normalize(pooled_raw, p=2, dim=1)]
+    for _ in range(3):
+        levels.append(F.normalize(F.avg_pool2d(levels[-1], 2, stride=2), p=2, dim=1))
+    levels[-1] = levels[-1].contiguous()
+    return levels

@@ -31,6 +31,18 @@ def assemble(parts: Mapping[str, Tensor], grid: int = 60) -> Tensor:
     return torch.cat(maps, dim=0)
 
 
+def check_grid(parts: Mapping[str, Tensor], grid: int, where: str) -> None:
+    """s3 and dino are stored on the patch grid (only s4 / s5 are upsampled to it): features of another grid are
+    refused rather than resampled."""
+    for name in ("s3", "dino"):
+        size = tuple(parts[name].shape[-2:])
+        if size != (grid, grid):
+            raise ValueError(
+                f"{where}: {name} features are {size[0]}x{size[1]}, this model's grid is {grid}x{grid} (extracted for "
+                f"another model.grid / image size); re-extract them with features.grid={grid}"
+            )
+
+
 def reference_stem(key: str) -> str:
     """The reference's name of an image's feature files: its path with JPEGImages -> features (pck_train.py)."""
     return key.replace("JPEGImages", "features")
@@ -79,7 +91,9 @@ class FeatureCache:
         except Exception as error:  # a truncated or foreign file: name it
             raise ValueError(f"feature cache file {path} is unreadable: {error}") from error
         suffix = "_flip" if flip else ""
-        return assemble({g: parts[g + suffix] for g in GROUPS}, self.grid)
+        parts = {g: parts[g + suffix] for g in GROUPS}
+        check_grid(parts, self.grid, f"feature cache file {path}")
+        return assemble(parts, self.grid)
 
     @staticmethod
     def write_manifest(root: str | Path, settings: Mapping[str, Any]) -> None:
@@ -128,4 +142,6 @@ class ReferenceFeatureCache:
                 raise FileNotFoundError(f"reference feature cache: no {path} for image '{image_id}'")
         sd = torch.load(sd_path, map_location="cpu", weights_only=True)
         dino = torch.load(dino_path, map_location="cpu", weights_only=True)
-        return assemble({"s3": sd["s3"], "s4": sd["s4"], "s5": sd["s5"], "dino": dino}, self.grid)
+        parts = {"s3": sd["s3"], "s4": sd["s4"], "s5": sd["s5"], "dino": dino}
+        check_grid(parts, self.grid, f"reference feature cache {sd_path.parent}")
+        return assemble(parts, self.grid)
