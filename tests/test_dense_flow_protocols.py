@@ -27,24 +27,29 @@ def run(model: str, tmp_path, *overrides: str) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
-def test_dense_flow_method_on_kitti_dense_hpatches_and_hpatches(model, tmp_path_factory, tmp_path, monkeypatch):
+def test_dense_flow_method_on_the_kitti_and_hpatches_fixtures(model, tmp_path_factory, tmp_path, monkeypatch):
     monkeypatch.setenv("CORRLAB_OPS", "cpp")
     pairs = {"000000": smooth_pair(40, 96, (2.5, 0.5)), "000001": smooth_pair(40, 96, (-4.0, 1.0))}
     kitti = write_kitti(tmp_path_factory.mktemp("kitti"), 2015, pairs)
     metrics = run(model, tmp_path / "kitti", "data=kitti2015", f"data.root={kitti}")
     assert metrics["num_pairs"] == 2 and math.isfinite(metrics["aepe"]) and 0.0 <= metrics["fl"] <= 100.0
 
-    dense, _ = write_dense_fixture(tmp_path_factory.mktemp("hp_dense"), ["v_london"])
-    for k in range(3, 7):  # one pair, 1 -> 2; the other four are counted as skipped
-        (dense / "v_london" / f"{k}.ppm").unlink()
-    csv_dir = shared_data("hpatches", "glunet_csv")
-    overrides = ["data=hpatches_dense", f"data.root={dense}", f"data.csv_dir={csv_dir}", "data.image_size=[240,240]"]
-    metrics = run(model, tmp_path / "dense", *overrides, "data.on_missing=skip")
-    assert metrics["num_pairs"] == 1 and math.isfinite(metrics["aepe"]) and 0.0 <= metrics["pck@5"] <= 1.0
-
     hpatches = write_hpatches(tmp_path_factory.mktemp("hp") / "hpatches", num_images=2, size=(120, 160))
     metrics = run(model, tmp_path / "hp", "data=hpatches", f"data.root={hpatches}")
     assert metrics["num_pairs"] == 2 and 0.0 <= metrics["mma@3"] <= 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+def test_dense_flow_method_on_dense_hpatches(model, tmp_path_factory, tmp_path, monkeypatch):
+    monkeypatch.setenv("CORRLAB_OPS", "cpp")
+    csv_dir = shared_data("hpatches", "glunet_csv")
+    dense, _ = write_dense_fixture(tmp_path_factory.mktemp("hp_dense"), ["v_london"])
+    for k in range(3, 7):  # one pair, 1 -> 2; the other four are counted as skipped
+        (dense / "v_london" / f"{k}.ppm").unlink()
+    overrides = ["data=hpatches_dense", f"data.root={dense}", f"data.csv_dir={csv_dir}", "data.image_size=[240,240]"]
+    metrics = run(model, tmp_path, *overrides, "data.on_missing=skip")
+    assert metrics["num_pairs"] == 1 and math.isfinite(metrics["aepe"]) and 0.0 <= metrics["pck@5"] <= 1.0
 
 
 @pytest.mark.slow
