@@ -18,16 +18,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.peak_memory import peak_rss_mb  # noqa: E402
+
 SETTINGS = ("supervised_soft7",)
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM: reset at exec, unlike ru_maxrss, which a child started by
-    fork + exec inherits from its parent on Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def ours(run: Path, setting: str) -> dict:

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.peak_memory import peak_rss_mb  # noqa: E402
 
 
 def write_random_sd_v15(root: Path) -> Path:
@@ -76,10 +79,6 @@ def write_random_dinov2(path: Path) -> Path:
     return path
 
 
-def peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
-
-
 def timed(fn):
     """(result, cpu seconds of the process, wall seconds)."""
     c0, w0 = time.process_time(), time.perf_counter()
@@ -105,7 +104,7 @@ def main() -> None:
     if args.build:
         args.scratch.mkdir(parents=True, exist_ok=True)
         _, cpu, wall = timed(lambda: write_random_sd_v15(args.scratch / "sd-v1-5"))
-        print(f"SD v1-5 folder written in {wall:.0f} s wall; peak RSS {peak_rss_gb():.2f} GB")
+        print(f"SD v1-5 folder written in {wall:.0f} s wall; peak RSS {peak_rss_mb() / 1024:.2f} GB")
         write_random_dinov2(args.scratch / "dinov2_vitb14_pretrain.pth")
         print(f"weights in {args.scratch}")
         return
@@ -118,7 +117,7 @@ def main() -> None:
         {"dino_weights": str(args.dino_weights), "sd_weights": str(args.sd_folder), "device": "cpu", "grid": 60}
     )
     (extraction, cpu, wall) = timed(lambda: BackboneExtraction(features))
-    print(f"load: {cpu:.1f} CPU-s, {wall:.1f} wall-s, peak RSS {peak_rss_gb():.2f} GB")
+    print(f"load: {cpu:.1f} CPU-s, {wall:.1f} wall-s, peak RSS {peak_rss_mb() / 1024:.2f} GB")
     backbones = extraction.backbones
     rows: dict[str, list[tuple[float, float]]] = {}
     out = Path(tempfile.mkdtemp(prefix="geoextract-cache-", dir=args.scratch))
@@ -149,7 +148,7 @@ def main() -> None:
     if not args.skip:
         size = sum(f.stat().st_size for f in out.rglob("*.pt")) / len(rows["write"])
         print(f"cache bytes per image {size / 2**20:.1f} MiB")
-    print(f"SPair (1,800 images): {1800 * total_wall / 3600:.1f} h wall; peak RSS {peak_rss_gb():.2f} GB")
+    print(f"SPair (1,800 images): {1800 * total_wall / 3600:.1f} h wall; peak RSS {peak_rss_mb() / 1024:.2f} GB")
 
 
 if __name__ == "__main__":

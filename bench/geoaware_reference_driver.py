@@ -11,7 +11,7 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
-sys.path[:0] = [sys.argv[1], sys.argv[2]]
+sys.path[:0] = [sys.argv[1], sys.argv[2], str(Path(__file__).resolve().parents[1])]
 import pck_train as P  # noqa: E402
 import torch  # noqa: E402
 import utils.utils_losses as losses  # noqa: E402
@@ -22,6 +22,8 @@ from utils.eval_spair import convert_all_results, get_img_result  # noqa: E402
 from utils.utils_correspondence import get_distance_mutual_nn, load_img_and_kps  # noqa: E402
 from utils.utils_dataset import load_eval_data, load_spair_data  # noqa: E402
 from utils.utils_geoware import SPAIR_FLIP_TRN  # noqa: E402
+
+from bench.peak_memory import peak_rss_mb  # noqa: E402
 
 DATA = "data/SPair-71k"
 SETTINGS = {
@@ -55,15 +57,6 @@ BASE = dict(
     IMG_THRESHOLD=False,
 )
 DESCRIPTOR_ROWS = slice(0, 3600, 9)  # the descriptor rows kept for the comparison (every 9th patch)
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM: reset at exec, unlike ru_maxrss, which a child started by
-    fork + exec inherits from its parent on Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def network(args: Namespace, weights: str) -> torch.nn.Module:

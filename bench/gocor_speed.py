@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.gocor_fidelity import DATA, PAIRS  # noqa: E402
+from bench.peak_memory import peak_rss_mb  # noqa: E402
 
 SIDES = ("ours", "reference")
 
@@ -49,10 +49,6 @@ class PartTimer:
             self.seconds[name] += time.perf_counter() - self.started.pop(name)
 
         return hook
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def rss_mb() -> float:
