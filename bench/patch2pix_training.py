@@ -5,6 +5,7 @@ interleaved rounds (median of the per-round ratios).
 
     python -m bench.patch2pix_training --reference /tmp/ref_p2p --batches 2 --batch-size 2 --proposals 16 --rounds 3
     python -m bench.patch2pix_training --reference /tmp/ref_p2p --batches 1 --batch-size 1 --proposals 150 --regr-batch 300
+    python -m bench.patch2pix_training --reference /tmp/ref_p2p --batches 1 --batch-size 1 --proposals 400 --rounds 3
 
 Epipolar label thresholds are raised (both sides) so that no pair is skipped and both do the same work.  The
 reference's NCNet parameters are frozen at run time: they receive no gradient in its training (proposals come from

@@ -1,13 +1,16 @@
 // Conv4d on the CPU ('same' zero padding, stride 1, odd kernel S): each task owns one output position (b, i, j)
 // and accumulates 2-D 'same' convolutions of the S x S neighbouring input (K, L) planes into its Co output planes,
-// which stay in cache.
+// which stay in cache.  For S = 3 the S^2 input values of a block of outputs are loaded once and applied to every
+// output channel; each output still adds its terms in the same order (bitwise the same as the generic loop).
 #include "ops4d.h"
 #include <ATen/Parallel.h>
 #include <algorithm>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define CORRLAB_FMA_CLONES __attribute__((target_clones("fma", "default")))
+#define CORRLAB_FMA_CLONES __attribute__((target_clones("avx512f", "fma", "default")))
 #else
 #define CORRLAB_FMA_CLONES
 #endif
@@ -45,6 +48,37 @@ CORRLAB_INLINE void add_flat_stencil(const T* padded, const T* w, T* acc, int64_
   }
 }
 
+// acc[co * n + q] += sum_{e, f} w[co * w_stride + e * 3 + f] * padded[q + e * Lp + f] for every co < Co: the 3 x 3
+// stencil of add_flat_stencil<float, 3> for all output channels at once, the 9 inputs of a block of 16 outputs loaded
+// once (GCC vector extensions: one AVX-512 register, two AVX2 ones).  Same operations in the same order per output.
+typedef float Float16 __attribute__((vector_size(64)));
+
+CORRLAB_INLINE Float16 load16(const float* p) {
+  Float16 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+CORRLAB_INLINE void add_flat_stencil3_all(const float* padded, const float* w, int64_t w_stride, float* acc, int64_t n,
+                                          int64_t Lp, int64_t Co) {
+  int64_t q0 = 0;
+  for (; q0 + 16 <= n; q0 += 16) {
+    Float16 in[9];
+    for (int64_t e = 0; e < 3; ++e)
+      for (int64_t f = 0; f < 3; ++f) in[e * 3 + f] = load16(padded + q0 + e * Lp + f);
+    for (int64_t co = 0; co < Co; ++co) {
+      const float* wc = w + co * w_stride;
+      Float16 sum = {};
+      for (int64_t t = 0; t < 9; ++t) sum += in[t] * wc[t];
+      float* a = acc + co * n + q0;
+      const Float16 total = load16(a) + sum;
+      std::memcpy(a, &total, sizeof(total));
+    }
+  }
+  for (int64_t co = 0; co < Co; ++co)
+    add_flat_stencil<float, 3>(padded + q0, w + co * w_stride, acc + co * n + q0, n - q0, Lp, 3);
+}
+
 // Per-thread buffers of a forward task: Co accumulators of K x Lp and one zero-bordered input plane.
 template <typename T>
 struct Scratch {
@@ -72,6 +106,11 @@ CORRLAB_INLINE void forward_task(const T* x, const T* w, T* out, const Shape& s,
       for (int64_t ci = 0; ci < s.Ci; ++ci) {
         const T* plane = x + (((b * s.Ci + ci) * s.I + ii) * s.J + jj) * KL;
         for (int64_t kk = 0; kk < s.K; ++kk) std::copy(plane + kk * s.L, plane + (kk + 1) * s.L, padded + (kk + P) * Lp + P);
+        if constexpr (SC == 3 && std::is_same_v<T, float>) {
+          const T* taps = w + ((ci * s.S + a) * s.S + c) * S2;  // co = 0; the next co is Ci * S^4 further
+          add_flat_stencil3_all(padded, taps, s.Ci * S2 * S2, acc, n, Lp, s.Co);
+          continue;
+        }
         for (int64_t co = 0; co < s.Co; ++co) {
           const T* taps = w + (((co * s.Ci + ci) * s.S + a) * s.S + c) * S2;
           add_flat_stencil<T, SC>(padded, taps, acc + co * n, n, Lp, s.S);

@@ -1,9 +1,49 @@
 // 4-D max-pool on the CPU (window k, stride k, remainder dropped) keeping the flat window index of the maximum
-// (order i, j, k, l with l fastest; the first maximum wins on ties).
+// (order i, j, k, l with l fastest; the first maximum wins on ties).  Window 2 in float32 takes 16 outputs at a time
+// (GCC vector extensions), with the same comparisons in the same order.
 #include "ops4d.h"
 #include <ATen/Parallel.h>
+#include <cstring>
+#include <type_traits>
 
 namespace {
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define CORRLAB_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CORRLAB_SIMD_CLONES
+#endif
+
+typedef float Float16 __attribute__((vector_size(64)));
+typedef int32_t Int16 __attribute__((vector_size(64)));
+
+// Window k = 2, float: outputs l2 in [l2_begin, l2_begin + 16) of one (i2, j2, k2) row, from the 8 input rows
+// rows[(di * 2 + dj) * 2 + dk] (each read at 2 * l2 + dl).  The 16 window values are visited in the index order with
+// a strict '>', so the first maximum wins exactly as in the scalar loop.
+CORRLAB_SIMD_CLONES void pool2_block16(const float* const* rows, int64_t l2_begin, float* out, uint8_t* index) {
+  Float16 best = {};
+  Int16 arg = {};
+  const Int16 even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+  const Int16 odd = even + 1;
+  for (int r = 0; r < 8; ++r) {
+    Float16 lo, hi;
+    std::memcpy(&lo, rows[r] + 2 * l2_begin, sizeof(lo));
+    std::memcpy(&hi, rows[r] + 2 * l2_begin + 16, sizeof(hi));
+    for (int dl = 0; dl < 2; ++dl) {
+      const Float16 v = __builtin_shuffle(lo, hi, dl == 0 ? even : odd);
+      const int32_t w = 2 * r + dl;
+      if (w == 0) {
+        best = v;
+        continue;
+      }
+      const Int16 greater = v > best;
+      best = greater ? v : best;
+      arg = greater ? Int16{} + w : arg;
+    }
+  }
+  std::memcpy(out, &best, sizeof(best));
+  for (int u = 0; u < 16; ++u) index[u] = static_cast<uint8_t>(arg[u]);
+}
 
 template <typename T>
 void pool(const T* x, T* out, uint8_t* index, int64_t planes, int64_t I, int64_t J, int64_t K, int64_t L, int64_t k) {
@@ -13,7 +53,17 @@ void pool(const T* x, T* out, uint8_t* index, int64_t planes, int64_t I, int64_t
       const int64_t plane = t / (I2 * J2), i2 = (t / J2) % I2, j2 = t % J2;
       const T* src = x + plane * I * J * K * L;
       for (int64_t k2 = 0; k2 < K2; ++k2) {
-        for (int64_t l2 = 0; l2 < L2; ++l2) {
+        int64_t l2 = 0;
+        if constexpr (std::is_same_v<T, float>) {
+          if (k == 2) {
+            const float* rows[8];
+            for (int64_t r = 0; r < 8; ++r)
+              rows[r] = src + (((i2 * 2 + r / 4) * J + j2 * 2 + r / 2 % 2) * K + k2 * 2 + r % 2) * L;
+            const int64_t o = (t * K2 + k2) * L2;
+            for (; l2 + 16 <= L2; l2 += 16) pool2_block16(rows, l2, out + o + l2, index + o + l2);
+          }
+        }
+        for (; l2 < L2; ++l2) {
           T best = T(0);
           int64_t arg = -1, w = 0;
           for (int64_t di = 0; di < k; ++di)
