@@ -1,6 +1,5 @@
 """ResNet-34 truncated after layer3, with layer3's stride set to 1 (features at stride 8, 256 channels), returning
-the feature pyramid Patch2Pix samples its local patches from.  The blocks are written here with torchvision's module
-names (its state-dict keys), so no torchvision import (about 2 CPU s, most of corrlab's extra start-up) is needed."""
+the feature pyramid Patch2Pix samples its local patches from."""
 
 from __future__ import annotations
 
@@ -8,41 +7,12 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torchvision.models import resnet34
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 KEPT_LAYERS = ("conv1", "bn1", "layer1", "layer2", "layer3")
 DROPPED_PREFIXES = ("layer4.", "fc.")  # in torchvision's ImageNet file, unused here
-RESNET34_BLOCKS = (3, 4, 6)  # blocks of layer1..3
-
-
-class BasicBlock(nn.Module):
-    """torchvision's ResNet BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), 3x3 convolutions
-    without bias; the shortcut is a 1x1 convolution + BatchNorm (`downsample`) when the shape changes."""
-
-    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample: nn.Module | None = None
-        if stride != 1 or inplanes != planes:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
-            )
-
-    def forward(self, x: Tensor) -> Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        out += identity
-        return self.relu(out)
-
-
-def resnet_layer(inplanes: int, planes: int, blocks: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(BasicBlock(inplanes, planes, stride), *(BasicBlock(planes, planes) for _ in range(blocks - 1)))
 
 
 class ResNet34Stride8(nn.Module):
@@ -57,13 +27,12 @@ class ResNet34Stride8(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = resnet_layer(64, 64, RESNET34_BLOCKS[0], stride=1)
-        self.layer2 = resnet_layer(64, 128, RESNET34_BLOCKS[1], stride=2)
-        self.layer3 = resnet_layer(128, 256, RESNET34_BLOCKS[2], stride=1)  # torchvision: stride 2
+        net = resnet34(weights=None)
+        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3 = net.layer1, net.layer2, net.layer3
+        first = self.layer3[0]
+        first.conv1.stride = (1, 1)
+        first.downsample[0].stride = (1, 1)
 
     def forward(self, image: Tensor) -> list[Tensor]:
         stem = self.relu(self.bn1(self.conv1(image)))
