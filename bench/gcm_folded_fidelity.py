@@ -5,7 +5,7 @@ rounding), and whether the matches and their MMA change.
   python -m bench.gcm_folded_fidelity [--configs avg_r2d2_95 vgg_dstlr2d2_95 --vgg <torchvision vgg19 file>]
 
 Per pair: max |diff| and max |diff| / max |value| of every pyramid level of both images (raw: at a third of the pixels,
-through SparseRawMap), then per config the match counts of both paths, how many (A, B) matches are identical, and MMA@1..10
+through RawAtPixels), then per config the match counts of both paths, how many (A, B) matches are identical, and MMA@1..10
 (IME's definition, bench.gcm_fidelity.mma) of both.
 """
 
@@ -34,17 +34,16 @@ THRESHOLDS = tuple(range(1, 11))
 
 @torch.no_grad()
 def pyramid_differences(net: torch.nn.Module, image: np.ndarray) -> list[dict]:
-    """Per level (raw: at a third of the pixels, dw2, dw4, dw8, dw16): max |folded - exact| and that over max
+    """Per level (raw: at a third of the pixels (RawAtPixels), dw2, dw4, dw8, dw16): max |folded - exact| and that over max
     |exact|."""
     x, _ = prepare(image, torch.device("cpu"))
     exact = student_pyramid(net.features(x))[:5]
     trunk = FoldedTrunk(net)
-    pooled_raw, sparse = trunk.run(x)
-    folded = pooled_student_pyramid(pooled_raw)
+    folded = pooled_student_pyramid(trunk.pooled(x))
     height, width = x.shape[-2:]
     y, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
     pick = (y + xs) % 3 == 0  # a third of the pixels, on every row and column
-    raw = sparse.columns([(xs[pick], y[pick])])[0]
+    raw = trunk.raw_at_pixels(x).columns([(xs[pick], y[pick])])[0]
     rows = []
     for level, (mine, ref) in enumerate(zip([raw, *folded], [exact[0][0][:, pick], *exact[1:]], strict=True)):
         diff = float((mine - ref).abs().max())

@@ -1,6 +1,6 @@
 """The folded trunk (corrlab.models.r2d2.folded_trunk) against the plain eval-mode forward `R2D2Net.features`:
-the full map, its 2 x 2 average pool and single pixels (borders included), in one band or several, agree up to
-float rounding."""
+the full map, its 2 x 2 average pool and single pixels (borders included), streamed in one chunk of rows or several
+(odd chunk counts, chunks smaller than a convolution's reach), agree up to float rounding."""
 
 from __future__ import annotations
 
@@ -36,7 +36,13 @@ def dense_raw(trunk: FoldedTrunk, image: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize(
-    ("make", "rows"), [(student_quad_l2net_confcfs, 16), (quad_l2net_confcfs, 20), (student_quad_l2net_confcfs, 256)]
+    ("make", "rows"),
+    [
+        (student_quad_l2net_confcfs, 2),
+        (student_quad_l2net_confcfs, 16),
+        (quad_l2net_confcfs, 20),
+        (student_quad_l2net_confcfs, 256),
+    ],
 )
 def test_folded_trunk_equals_the_plain_forward_densely_pooled_and_at_pixels(make, rows):
     net = randomised(make())
@@ -46,8 +52,8 @@ def test_folded_trunk_equals_the_plain_forward_densely_pooled_and_at_pixels(make
         trunk = FoldedTrunk(net)
         assert len(trunk.tail_convs) == 3 and [c.dilation for c in trunk.tail_convs] == [4, 8, 16]
         torch.testing.assert_close(dense_raw(trunk, image), expected, **TOLERANCE)
-        pooled_raw, raw = trunk.run(image, rows=rows)
-        torch.testing.assert_close(pooled_raw, F.avg_pool2d(expected, 2), **TOLERANCE)
+        torch.testing.assert_close(trunk.pooled(image, rows=rows), F.avg_pool2d(expected, 2), **TOLERANCE)
+        raw = trunk.raw_at_pixels(image, rows=rows)
         # every pixel of the first and last rows / columns, and random interior ones, in two requests
         g = torch.Generator().manual_seed(1)
         edge_x = torch.cat(
@@ -58,8 +64,12 @@ def test_folded_trunk_equals_the_plain_forward_densely_pooled_and_at_pixels(make
         )
         inner_x, inner_y = torch.randint(0, 64, (300,), generator=g), torch.randint(0, 48, (300,), generator=g)
         columns = raw.columns([(edge_x, edge_y), (inner_x, inner_y)])
+        # pixels far from every edge: the trunk runs on a crop of the image, whose own padding must never be read
+        middle_x, middle_y = torch.randint(25, 36, (50,), generator=g), torch.randint(20, 26, (50,), generator=g)
+        (middle,) = raw.columns([(middle_x, middle_y)])
     torch.testing.assert_close(columns[0], expected[0][:, edge_y, edge_x], **TOLERANCE)
     torch.testing.assert_close(columns[1], expected[0][:, inner_y, inner_x], **TOLERANCE)
+    torch.testing.assert_close(middle, expected[0][:, middle_y, middle_x], **TOLERANCE)
 
 
 def test_pooled_student_pyramid_equals_the_pyramid_of_the_plain_forward():
@@ -68,7 +78,7 @@ def test_pooled_student_pyramid_equals_the_pyramid_of_the_plain_forward():
     with torch.no_grad():
         expected = student_pyramid(net.features(image))
         trunk = FoldedTrunk(net)
-        levels = pooled_student_pyramid(trunk.run(image, sparse=False, rows=18)[0])
+        levels = pooled_student_pyramid(trunk.pooled(image, rows=18))
     assert [tuple(level.shape[-2:]) for level in levels] == [(32, 40), (16, 20), (8, 10), (4, 5)]
     assert levels[-1].is_contiguous()  # dense matching views dw16 as cells x channels
     for level, reference in zip(levels, expected[1:5], strict=True):
@@ -82,4 +92,4 @@ def test_folded_trunk_refuses_what_it_cannot_fold():
         FoldedTrunk(student_quad_l2net_confcfs().train())
     trunk = FoldedTrunk(randomised(student_quad_l2net_confcfs()))
     with pytest.raises(ValueError, match="even"):
-        trunk.run(torch.zeros(1, 3, 9, 8))
+        trunk.pooled(torch.zeros(1, 3, 9, 8))

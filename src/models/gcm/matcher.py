@@ -26,7 +26,7 @@ from corrlab.models.gcm.backbones import BACKBONES
 from corrlab.models.gcm.dense_matching import dense_feature_matching
 from corrlab.models.gcm.refinement import refine_points
 from corrlab.models.gcm.student import coarse_student_level, pooled_student_pyramid, student_quad_l2net_confcfs
-from corrlab.models.r2d2.folded_trunk import FoldedTrunk, SparseRawMap
+from corrlab.models.r2d2.folded_trunk import FoldedTrunk, RawAtPixels
 from corrlab.models.r2d2.patchnet import R2D2Net, quad_l2net_confcfs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -114,24 +114,24 @@ class GCMMatcher(nn.Module):
         or None where the exact passes are used."""
         return None if self.exact_features or net is None else FoldedTrunk(net)
 
-    def pyramid(self, image: Tensor, trunk: FoldedTrunk | None) -> list[Tensor | SparseRawMap]:
-        """The backbone's maps, finest first; with a folded student trunk the finest is a SparseRawMap."""
+    def pyramid(self, image: Tensor, trunk: FoldedTrunk | None) -> list[Tensor | RawAtPixels]:
+        """The backbone's maps, finest first; with a folded student trunk the finest is a RawAtPixels (computed
+        when the last refinement reads it)."""
         if trunk is None:
             return self.backbone(image)
-        pooled_raw, raw = trunk.run(image)
-        levels = pooled_student_pyramid(pooled_raw)
-        return [raw, *levels, levels[-1]]
+        levels = pooled_student_pyramid(trunk.pooled(image))
+        return [trunk.raw_at_pixels(image), *levels, levels[-1]]
 
     def coarsest(self, image: Tensor, trunk: FoldedTrunk | None) -> Tensor:
         """The coarsest map only (image B in stage 0); the student's finer levels are freed as they go."""
         if trunk is not None:
-            return pooled_student_pyramid(trunk.run(image, sparse=False)[0])[-1]
+            return pooled_student_pyramid(trunk.pooled(image))[-1]
         if self.backbone_name == "student":
             return coarse_student_level(self.backbone.raw(image))
         return self.backbone(image)[-1]
 
-    def fine_features(self, image: Tensor, trunk: FoldedTrunk | None) -> Tensor | SparseRawMap:
-        return self.fine.features(image) if trunk is None else trunk.run(image, pooled=False)[1]
+    def fine_features(self, image: Tensor, trunk: FoldedTrunk | None) -> Tensor | RawAtPixels:
+        return self.fine.features(image) if trunk is None else trunk.raw_at_pixels(image)
 
     @torch.no_grad()
     def match(self, image_a: np.ndarray, image_b: np.ndarray) -> GCMResult:

@@ -15,16 +15,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from corrlab.models.r2d2.folded_trunk import SparseRawMap
+from corrlab.models.r2d2.folded_trunk import RawAtPixels
 
 # child offsets (dx, dy) in the reference's order
 CHILDREN = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 
-def normalised_children(feature_map: Tensor | SparseRawMap, points: Tensor) -> list[Tensor]:
-    """For each child offset, the (C, N) L2-normalised features of `feature_map` (1 x C x H x W, or a SparseRawMap
+def normalised_children(feature_map: Tensor | RawAtPixels, points: Tensor) -> list[Tensor]:
+    """For each child offset, the (C, N) L2-normalised features of `feature_map` (1 x C x H x W, or a RawAtPixels
     computed at those pixels only) at points + offset.  A channels-last map is read by rows (the folded trunk's)."""
-    if isinstance(feature_map, SparseRawMap):
+    if isinstance(feature_map, RawAtPixels):
         columns = feature_map.columns([(points[0] + dx, points[1] + dy) for dx, dy in CHILDREN])
     elif not feature_map.is_contiguous() and feature_map.is_contiguous(memory_format=torch.channels_last):
         pixels = feature_map[0].permute(1, 2, 0)
@@ -38,8 +38,8 @@ def normalised_children(feature_map: Tensor | SparseRawMap, points: Tensor) -> l
 def refine_points(
     points_a: Tensor,
     points_b: Tensor,
-    map_a: Tensor | SparseRawMap,
-    map_b: Tensor | SparseRawMap,
+    map_a: Tensor | RawAtPixels,
+    map_b: Tensor | RawAtPixels,
     ratio: float,
     bidirectional: bool = True,
     reference_compatible: bool = False,

@@ -1,13 +1,16 @@
-"""An R2D2 / GCM-student trunk evaluated fast in eval mode, equal to `R2D2Net.features` up to float rounding.
+"""An R2D2 / GCM-student trunk evaluated fast and in little memory in eval mode, equal to `R2D2Net.features` up to
+float rounding.
 
 * BatchNorm is folded into the convolution before it, and the convolutions run channels-last.
 * The trunk is split at its last ReLU: a non-linear `head` (computed at full resolution) and a linear `tail` of 2 x 2
   convolutions dilated 4, 8, 16.  Averaging 2 x 2 blocks commutes with such a convolution dilated d (d % 4 == 0),
   which becomes dilated d / 2 on the stride-2 grid, zero padding included (the map sizes are even).  So the
-  average-pooled raw map is the tail run on the pooled head (`pooled_tail`, 1/4 of the tail's work).  The
-  full-resolution raw map is only computed at the pixels that are read: the first tail convolution densely
-  (most pixels are read through it), the others as gathers and matrix products on the pixels each needs
-  (`SparseRawMap`).  The head runs in row bands (`run`), so no full-resolution head map is held.
+  average-pooled raw map is the tail run on the pooled head (`pooled`, 1/4 of the tail's work).
+* Every pass is streamed by rows (`RowConv`): the image goes in chunks of rows through the convolutions, each keeping
+  only the input rows its next outputs still need, so no full-resolution map is ever held and no row is computed twice.
+* The full-resolution raw map is only computed at the pixels that are asked for (`RawAtPixels`, read by GCM's last
+  refinement): head and first tail convolution streamed densely, the other two as gathers and matrix products on the
+  pixels each needs (`SparseRawMap`) in a sliding window of rows.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from torch import Tensor, nn
 from corrlab.models.r2d2.patchnet import R2D2Net
 
 CHUNK_ROWS = 65536  # pixels per gather / matrix product of the sparse tail (bounds its scratch memory)
-BAND_ROWS = 256  # output rows per band of the head (bounds its full-resolution scratch memory; ~5 % halo rows)
+STREAM_ROWS = 32  # image rows per chunk of a streamed pass (bounds its full-resolution scratch memory)
 
 
 @dataclass
@@ -75,6 +78,69 @@ def fold(ops: nn.ModuleList) -> list[FoldedConv]:
     return convs
 
 
+class RowConv:
+    """One folded 'same' convolution fed its input by chunks of rows, top to bottom: it keeps the last rows the next
+    outputs still need and adds the zero rows of its padding above the first row and below the last, so each output
+    row is computed once, from the same inputs as the whole-map convolution (`scale` 2: dilation and padding halved,
+    the tail on the 2 x 2-pooled grid)."""
+
+    def __init__(self, conv: FoldedConv, scale: int = 1) -> None:
+        self.conv, self.dilation, self.padding = conv, conv.dilation // scale, conv.padding // scale
+        self.carry: Tensor | None = None
+
+    def push(self, rows: Tensor | None, last: bool) -> Tensor | None:
+        """The output rows computable from everything pushed so far (`last`: the image ends here), or None."""
+        zeros = None
+        if self.carry is None or last:
+            like = rows if rows is not None else self.carry
+            zeros = like.new_zeros(1, like.shape[1], self.padding, like.shape[3])
+        parts = [self.carry if self.carry is not None else zeros, rows, zeros if last else None]
+        parts = [part for part in parts if part is not None]
+        x = torch.cat(parts, 2) if len(parts) > 1 else parts[0]
+        span = 2 * self.padding  # input rows above + below an output row
+        if x.shape[2] <= span:
+            self.carry = x
+            return None
+        self.carry = None if last else x[:, :, x.shape[2] - span :].clone(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+        out = F.conv2d(x, self.conv.weight, self.conv.bias, padding=(0, self.padding), dilation=self.dilation)
+        return out.relu_() if self.conv.relu else out
+
+
+class RowPool:
+    """2 x 2 average pooling fed by chunks of rows (an odd row waits for its pair)."""
+
+    def __init__(self) -> None:
+        self.carry: Tensor | None = None
+
+    def push(self, rows: Tensor | None, last: bool) -> Tensor | None:
+        if rows is not None and self.carry is not None:
+            rows = torch.cat([self.carry, rows], 2)
+        elif rows is None:
+            rows = self.carry
+        if rows is None or rows.shape[2] < 2:
+            self.carry = rows
+            return None
+        even = rows.shape[2] - rows.shape[2] % 2
+        self.carry = rows[:, :, even:] if even < rows.shape[2] else None
+        return F.avg_pool2d(rows[:, :, :even], 2)
+
+
+def stream(image: Tensor, stages: list, rows: int = STREAM_ROWS):
+    """Push `image` (1 x C x H x W) through `stages` in chunks of `rows` rows; yields each chunk of output rows, in
+    order, as it becomes computable."""
+    height = image.shape[2]
+    for top in range(0, height, rows):
+        x: Tensor | None = image[:, :, top : top + rows]
+        last = top + rows >= height
+        for stage in stages:
+            x = stage.push(x, last)
+            if x is None and not last:
+                break
+        if x is not None:
+            yield x
+
+
 class FoldedTrunk:
     """`net`'s trunk folded and split into `head` (up to the last ReLU) and its linear `tail`."""
 
@@ -90,7 +156,7 @@ class FoldedTrunk:
             raise ValueError("folded trunk: the tail must be 2 x 2 convolutions dilated by multiples of 4")
 
     def head(self, image: Tensor) -> Tensor:
-        """The post-ReLU map the tail reads, channels-last, at the input's resolution."""
+        """The post-ReLU map the tail reads, channels-last, at the input's resolution (whole-map convolutions)."""
         x = image.contiguous(memory_format=torch.channels_last)
         for conv in self.head_convs:
             x = F.conv2d(x, conv.weight, conv.bias, padding=conv.padding, dilation=conv.dilation)
@@ -98,41 +164,73 @@ class FoldedTrunk:
                 x = x.relu_()
         return x
 
-    def run(
-        self, image: Tensor, pooled: bool = True, sparse: bool = True, rows: int = BAND_ROWS
-    ) -> tuple[Tensor | None, SparseRawMap | None]:
-        """`avg_pool2d(features(image), 2)` (if `pooled`) and `features(image)` as a SparseRawMap (if `sparse`),
-        computed in bands of `rows` output rows, each from the input rows it reads (no full-resolution head is held;
-        the first tail convolution is kept at full resolution for the SparseRawMap)."""
+    def check(self, image: Tensor, rows: int) -> None:
         height, width = image.shape[-2:]
         if height % 2 or width % 2 or rows % 2:
-            raise ValueError(f"folded trunk: needs even map sizes and band rows, got {height} x {width}, {rows}")
-        first = self.tail_convs[0]
-        halo = sum(conv.padding for conv in self.head_convs) + first.padding
-        channels = first.weight.shape[1]
-        pooled_head = start = None
-        if pooled:
-            pooled_head = image.new_empty(1, height // 2, width // 2, channels).permute(0, 3, 1, 2)  # channels-last
-        if sparse:
-            start = image.new_empty(1, height, width, first.weight.shape[0]).permute(0, 3, 1, 2)
-        for top in range(0, height, rows):
-            bottom, crop_top = min(height, top + rows), max(0, top - halo)
-            head = self.head(image[:, :, crop_top : min(height, bottom + halo)])
-            if pooled_head is not None:
-                band = head[:, :, top - crop_top : bottom - crop_top]
-                pooled_head[:, :, top // 2 : bottom // 2] = F.avg_pool2d(band, 2)
-            if start is not None:
-                band = F.conv2d(head, first.weight, first.bias, padding=first.padding, dilation=first.dilation)
-                start[:, :, top:bottom] = band[:, :, top - crop_top : bottom - crop_top]
-        pooled_raw = None if pooled_head is None else self.pooled_tail(pooled_head)
-        return pooled_raw, None if start is None else SparseRawMap(start, self.tail_convs[1:])
+            raise ValueError(f"folded trunk: needs even map sizes and stream rows, got {height} x {width}, {rows}")
 
-    def pooled_tail(self, pooled_head: Tensor) -> Tensor:
-        """The tail at half dilation on the 2 x 2-averaged head: `avg_pool2d(tail(head), 2)`."""
-        x = pooled_head
-        for conv in self.tail_convs:
-            x = F.conv2d(x, conv.weight, conv.bias, padding=conv.padding // 2, dilation=conv.dilation // 2)
-        return x
+    def pooled(self, image: Tensor, rows: int = STREAM_ROWS) -> Tensor:
+        """`avg_pool2d(features(image), 2)`, channels-last: the head streamed at full resolution, pooled, and the tail
+        at half dilation on the pooled rows."""
+        self.check(image, rows)
+        height, width = image.shape[-2:]
+        stages = [RowConv(conv) for conv in self.head_convs] + [RowPool()]
+        stages += [RowConv(conv, scale=2) for conv in self.tail_convs]
+        channels = self.tail_convs[-1].weight.shape[0]
+        out = image.new_empty(1, height // 2, width // 2, channels).permute(0, 3, 1, 2)  # channels-last
+        top = 0
+        for chunk in stream(image, stages, rows):
+            out[:, :, top : top + chunk.shape[2]] = chunk
+            top += chunk.shape[2]
+        return out
+
+    def raw_at_pixels(self, image: Tensor, rows: int = STREAM_ROWS) -> RawAtPixels:
+        self.check(image, rows)
+        return RawAtPixels(self, image, rows)
+
+
+class RawAtPixels:
+    """`features(image)` computed only at the pixels `columns` asks for: the head and the first tail convolution
+    streamed densely over the rows and columns those pixels read, then, for each band of `rows` output rows, the other tail convolutions sparsely
+    (`SparseRawMap`) on a window of the first one's rows reaching as far as they read."""
+
+    def __init__(self, trunk: FoldedTrunk, image: Tensor, rows: int) -> None:
+        self.trunk, self.image, self.rows = trunk, image, rows
+        self.reach = sum(conv.padding for conv in trunk.tail_convs[1:])  # rows the sparse convolutions read around
+        self.halo = sum(conv.padding for conv in trunk.head_convs + trunk.tail_convs)  # pixels the trunk reads around
+
+    def columns(self, points: list[tuple[Tensor, Tensor]]) -> list[Tensor]:
+        """For each (x, y) integer pair of (N,) tensors, the (C, N) raw features at those pixels."""
+        xs, ys = torch.cat([x for x, _ in points]), torch.cat([y for _, y in points])
+        out = self.image.new_empty(self.trunk.tail_convs[-1].weight.shape[0], len(xs))
+        if len(xs) == 0:
+            return list(out.split([len(x) for x, _ in points], dim=1))
+        # only the rows and columns the asked pixels read: a crop `halo` pixels beyond them (or to the image's edge,
+        # where the zero padding is the convolutions' own); inside, the crop's own padding is never read
+        full_height, full_width = self.image.shape[-2:]
+        top, left = max(0, int(ys.min()) - self.halo), max(0, int(xs.min()) - self.halo)
+        bottom = min(full_height, int(ys.max()) + 1 + self.halo)
+        right = min(full_width, int(xs.max()) + 1 + self.halo)
+        image, xs, ys = self.image[:, :, top:bottom, left:right], xs - left, ys - top
+        height = image.shape[2]
+        stages = [RowConv(conv) for conv in self.trunk.head_convs] + [RowConv(self.trunk.tail_convs[0])]
+        # chunks of first-convolution rows from row window_top on; `done`: the output rows before it are finished
+        window, window_top, done, produced = [], 0, 0, 0
+        for chunk in stream(image, stages, self.rows):
+            window.append(chunk)
+            produced += chunk.shape[2]
+            while done < height and produced >= min(height, done + self.rows + self.reach):
+                bottom = min(height, done + self.rows)
+                pick = ((ys >= done) & (ys < bottom)).nonzero().squeeze(1)
+                if len(pick):
+                    start = torch.cat(window, 2) if len(window) > 1 else window[0]
+                    sparse = SparseRawMap(start, self.trunk.tail_convs[1:])
+                    out[:, pick] = sparse.columns([(xs[pick], ys[pick] - window_top)])[0]
+                done = bottom
+                keep_from = max(0, done - self.reach)  # the next band reads first-convolution rows from here
+                while window and window_top + window[0].shape[2] <= keep_from:
+                    window_top += window.pop(0).shape[2]
+        return list(out.split([len(x) for x, _ in points], dim=1))
 
 
 class SparseRawMap:
