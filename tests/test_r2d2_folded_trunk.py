@@ -28,10 +28,12 @@ def randomised(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 
 
 def dense_raw(trunk: FoldedTrunk, image: torch.Tensor) -> torch.Tensor:
-    """The folded convolutions run densely, one after the other."""
-    x = trunk.head(image)
-    for conv in trunk.tail_convs:
+    """The folded convolutions run densely over the whole map, one after the other."""
+    x = image
+    for conv in trunk.head_convs + trunk.tail_convs:
         x = F.conv2d(x, conv.weight, conv.bias, padding=conv.padding, dilation=conv.dilation)
+        if conv.relu:
+            x = x.relu_()
     return x
 
 

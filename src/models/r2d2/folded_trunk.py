@@ -155,16 +155,8 @@ class FoldedTrunk:
         if not all(conv.weight.shape[-1] == 2 and conv.dilation % 4 == 0 for conv in self.tail_convs):
             raise ValueError("folded trunk: the tail must be 2 x 2 convolutions dilated by multiples of 4")
 
-    def head(self, image: Tensor) -> Tensor:
-        """The post-ReLU map the tail reads, channels-last, at the input's resolution (whole-map convolutions)."""
-        x = image.contiguous(memory_format=torch.channels_last)
-        for conv in self.head_convs:
-            x = F.conv2d(x, conv.weight, conv.bias, padding=conv.padding, dilation=conv.dilation)
-            if conv.relu:
-                x = x.relu_()
-        return x
-
     def check(self, image: Tensor, rows: int) -> None:
+        """Refuse odd map sizes or stream rows (the 2 x 2 pooling and the half-dilation tail need even ones)."""
         height, width = image.shape[-2:]
         if height % 2 or width % 2 or rows % 2:
             raise ValueError(f"folded trunk: needs even map sizes and stream rows, got {height} x {width}, {rows}")
