@@ -1,4 +1,4 @@
-"""PUMP single-scale matching, the reference (naver/pump) against ours, side by side in one run.
+"""PUMP matching (single scale, multi-scale or recursive), the reference (naver/pump) against ours, side by side.
 
 Needs a scratch checkout of naver/pump OUTSIDE this repository (its code and demo images are
 CC BY-NC-SA and never committed here), made runnable on CPU (Pillow >= 10: Image.ANTIALIAS ->
@@ -6,6 +6,14 @@ Image.LANCZOS in datasets/pair_loader.py).  Both sides get the same randomly ini
 (saved in the official format), the same demo pair and the same --resize:
 
     python -m bench.pump_matching --reference /tmp/ref_pump --resize 256 300 --repeat 3
+    python -m bench.pump_matching --reference /tmp/ref_pump --mode multi --resize 256 --repeat 3
+    python -m bench.pump_matching --reference /tmp/ref_pump --mode recursive --resize 256 --repeat 3
+
+`--mode multi` needs the reference's extension built in the checkout (its CPU merge of the scales lives
+there): in core/cuda_deepm, `.type()` -> `.scalar_type()` in the AT_DISPATCH lines of kernels.cu (PyTorch >= 2.x),
+then `CUDA_HOME=/usr/local/cuda TORCH_CUDA_ARCH_LIST=9.0 python setup.py build_ext --inplace`; it runs on the
+CPU without a GPU.  `--mode recursive`: the reference's one --resize is its coarse and its tile size, so ours
+gets `--fine-size` equal to --resize; both match the images as given (no prior resize).
 
 For each size it runs `--repeat` rounds of (ours, reference), interleaved so both see the same load of a
 shared machine, and prints the medians of the per-round ratios: whole process, matching pipeline without
@@ -60,8 +68,10 @@ def level0_elements(size: int) -> int:
 
 
 def to_resized_reference(corres: np.ndarray, size: int) -> np.ndarray:
-    """The reference maps x with H/H' and y with W/W' (its scale matrix swaps the axes)."""
+    """The reference maps x with H/H' and y with W/W' (its scale matrix swaps the axes); size 0: not resized."""
     out = corres[:, :4].copy()
+    if size == 0:
+        return out
     for columns, (h, w) in ((slice(0, 2), DEMO_SHAPES[0]), (slice(2, 4), DEMO_SHAPES[1])):
         nh, nw = max_side_shape(h, w, size)
         out[:, columns] /= np.array([h / nh, w / nw])
@@ -69,8 +79,10 @@ def to_resized_reference(corres: np.ndarray, size: int) -> np.ndarray:
 
 
 def to_resized_ours(corres: np.ndarray, size: int) -> np.ndarray:
-    """Ours: pixel centres at integers, x_original = (x + 0.5) * W / W' - 0.5."""
+    """Ours: pixel centres at integers, x_original = (x + 0.5) * W / W' - 0.5; size 0: not resized."""
     out = corres[:, :4].copy()
+    if size == 0:
+        return out
     for columns, (h, w) in ((slice(0, 2), DEMO_SHAPES[0]), (slice(2, 4), DEMO_SHAPES[1])):
         nh, nw = max_side_shape(h, w, size)
         out[:, columns] = (out[:, columns] + 0.5) * np.array([nw / w, nh / h]) - 0.5
@@ -105,6 +117,12 @@ def largest_size(sizes: list[int], peaks: list[int], budget: float) -> int:
 
 
 SCRIPTS = {"single": "test_singlescale", "multi": "test_multiscale", "recursive": "test_singlescale_recursive"}
+
+
+def mode_arguments(mode: str, size: int) -> str:
+    """Our CLI's arguments that make its run the reference's: the recursive reference's one --resize is both its
+    coarse and its fine (tile) size."""
+    return f"--fine-size {size}" if mode == "recursive" else ""
 
 
 def run_once(command: str, timing: Path) -> dict:
@@ -203,7 +221,7 @@ def main() -> None:
             "reference": f"{driver} {SCRIPTS[args.mode]} {reference} {timings['reference']} --img1 {img1} --img2 {img2} "
             f"--resize {size} --device cpu --desc corrlab_random --output {outputs['reference']}",
             "ours": f"{driver} ours - {timings['ours']} --img1 {img1} --img2 {img2} --resize {size} --mode {args.mode} "
-            f"--weights {weights} --output {outputs['ours']} {args.ours_args}",
+            f"--weights {weights} --output {outputs['ours']} {mode_arguments(args.mode, size)} {args.ours_args}",
         }
         print(f"\n--resize {size}: level 0 = {level0_elements(size):,} elements", flush=True)
         rounds = paired_runs(commands, timings, args.repeat)
@@ -213,18 +231,14 @@ def main() -> None:
             f"{summary['pipeline_speedup']:.2f}x faster; peak memory {summary['memory_ratio']:.3f} of the reference's "
             f"({summary['memory_ratio_above_import']:.3f} above the import floor); median load {summary['load']:.1f}"
         )
-        same = (
-            compare(load_corres(outputs["reference"]), load_corres(outputs["ours"]), size)
-            if args.mode == "single"
-            else None
-        )
-        if same:
-            print("  correspondences:", same)
+        frame = 0 if args.mode == "recursive" else size  # the recursive mode matches the images as given
+        same = compare(load_corres(outputs["reference"]), load_corres(outputs["ours"]), frame)
+        print("  correspondences (rounded to resized-image pixels):", same)
         report[size] = {"rounds": rounds, **summary, "correspondences": same}
     for size in args.ours_only:
         command = (
             f"{driver} ours - {timings['ours']} --img1 {img1} --img2 {img2} --resize {size} --mode {args.mode} "
-            f"--weights {weights} --output {work / f'ours_{size}.npz'} {args.ours_args}"
+            f"--weights {weights} --output {work / f'ours_{size}.npz'} {mode_arguments(args.mode, size)} {args.ours_args}"
         )
         result = run_once(command, timings["ours"])
         print(
@@ -232,7 +246,7 @@ def main() -> None:
             f"({result['pipeline_s']:.1f} s pipeline), {result['peak_rss_bytes'] / 2**30:.2f} GiB, load {result['load']:.1f}"
         )
         report[size] = {"rounds": [{"ours": result}]}
-    if len(args.resize) > 1:
+    if len(args.resize) > 1 and args.mode == "single":  # the fit is in the single-scale level-0 size
         budget = args.budget_gb * 2**30
 
         def peak(size: int, side: str) -> int:

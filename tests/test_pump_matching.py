@@ -164,6 +164,33 @@ def test_multi_scale_with_rotations_finds_a_quarter_turn(patch_matcher):
     assert set(np.unique(rotations)) == {90} or set(np.unique(rotations)) == {-90}
 
 
+class DescriptorPerRun(MultiScalePump):
+    """The multi-scale matcher describing its inputs afresh at every scale, as the reference does."""
+
+    def unrotated_dense(self, whole, side, factor, image):
+        return self.matcher.dense(image)
+
+
+@pytest.mark.slow
+def test_multi_scale_describes_each_input_once_with_the_same_matches(patch_matcher, monkeypatch):
+    image1 = F.interpolate(texture(48)[None], scale_factor=2, mode="bilinear")[0]
+    image2 = F.interpolate(image1[None], scale_factor=0.75, mode="bilinear")[0]
+    calls = []
+    describe = patch_matcher.dense
+    monkeypatch.setattr(patch_matcher, "dense", lambda image: calls.append(tuple(image.shape)) or describe(image))
+    # 5 scales (1/2 .. 2): the unrotated inputs are image 1 and 2 whole, and each shrunk by 2^-1/2 and 1/2:
+    # 6 descriptors; each extra rotation (+-45 degrees) of the first image is described in its own run.
+    # Afresh: per scale, the second image once and the first once per rotation.
+    for max_rot, fresh_calls, unique in ((0, 5 * 2, 6), (45, 5 * (1 + 3), 6 + 2 * 5)):
+        calls.clear()
+        fresh = DescriptorPerRun(patch_matcher, max_scale=2.0, max_rot=max_rot)(image1, image2)
+        assert len(calls) == fresh_calls
+        calls.clear()
+        corres = MultiScalePump(patch_matcher, max_scale=2.0, max_rot=max_rot)(image1, image2)
+        assert len(corres) > 20 and torch.equal(corres, fresh)
+        assert len(calls) == unique
+
+
 def test_scale_rot_codes_round_trip():
     for scale in (0.25, 0.5**0.5, 1.0, 2.0, 4.0):
         for rotation in (-135, -45, 0, 45, 90, 180):

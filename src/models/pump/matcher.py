@@ -37,15 +37,16 @@ class PumpMatcher(nn.Module):
         self.pyramid = pyramid
 
     @torch.no_grad()
-    def descriptors(self, image1: Tensor, image2: Tensor) -> tuple[Tensor, Tensor]:
-        """Cell descriptors (C, H1 // 4, W1 // 4) of image 1 (at pixels 4i + 2) and dense (C, H2', W2') of image 2."""
-        desc1 = self.descriptor(image1[None])[0]
-        desc2 = self.descriptor(image2[None])[0]
-        return desc1[:, CELL // 2 :: CELL, CELL // 2 :: CELL].contiguous(), desc2
+    def dense(self, image: Tensor) -> Tensor:
+        """Dense descriptors (C, H', W') of one image."""
+        return self.descriptor(image[None])[0]
 
     def raw(self, image1: Tensor, image2: Tensor) -> RawCorrespondences:
-        cells, desc2 = self.descriptors(image1, image2)
-        return self.pyramid(cells, desc2)
+        return self.raw_from_dense(self.dense(image1), self.dense(image2))
+
+    def raw_from_dense(self, dense1: Tensor, dense2: Tensor) -> RawCorrespondences:
+        """Raw correspondences from the two images' dense descriptors: image 1's cells are its pixels 4i + 2."""
+        return self.pyramid(dense1[:, CELL // 2 :: CELL, CELL // 2 :: CELL].contiguous(), dense2)
 
     def forward(self, image1: Tensor, image2: Tensor) -> Tensor:
         """Reciprocal correspondences (N, 6): [x1, y1, x2, y2, score, 0]."""

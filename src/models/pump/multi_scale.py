@@ -85,23 +85,49 @@ class MultiScalePump:
                 make_accumulator(*image1.shape[-2:], image1.device),
                 make_accumulator(*image2.shape[-2:], image2.device),
             )
+            whole: dict[int, Tensor] = {}  # dense descriptors of the unshrunk, unrotated images
             for scale in self.scales():
-                self.merge_scale(scale, image1, image2, accus)
+                self.merge_scale(scale, image1, image2, accus, whole)
             return accumulated_reciprocal(*accus)
         finally:
             self.matcher.pyramid.levels = saved_levels
 
-    def merge_scale(self, scale: float, image1: Tensor, image2: Tensor, accus: tuple[Tensor, Tensor]) -> None:
-        first, second = downsample(image1, min(scale, 1)), downsample(image2, min(1 / scale, 1))
+    def unrotated_dense(self, whole: dict[int, Tensor], side: int, factor: float, image: Tensor) -> Tensor:
+        """Dense descriptors of input image `side` shrunk by `factor`, unrotated.  The whole image (factor 1)
+        serves every scale of its side, so its descriptors are computed once and kept in `whole` (the same input
+        gives the same descriptors: the matches are those of describing it at every scale, as the reference does)."""
+        if factor != 1:
+            return self.matcher.dense(image)
+        if side not in whole:
+            whole[side] = self.matcher.dense(image)
+        return whole[side]
+
+    def merge_scale(
+        self,
+        scale: float,
+        image1: Tensor,
+        image2: Tensor,
+        accus: tuple[Tensor, Tensor],
+        whole: dict[int, Tensor],
+    ) -> None:
+        factors = (min(scale, 1), min(1 / scale, 1))
+        first, second = downsample(image1, factors[0]), downsample(image2, factors[1])
+        sides = (0, 1)
         swapped = min(first[0].shape[-2:]) < min(second[0].shape[-2:])
         if swapped:
-            first, second = second, first
+            first, second, sides = second, first, (1, 0)
         sign = -1 if swapped else 1
+        dense2 = self.unrotated_dense(whole, sides[1], factors[sides[1]], second[0])
         for angle in self.rotations():
             code = float(encode_scale_rot(scale, angle))
             rotated, turn = rotate(first[0], sign * angle)
             back1, back2 = first[1] @ turn, second[1]
-            raw = self.matcher.raw(rotated, second[0])
+            dense1 = (
+                self.unrotated_dense(whole, sides[0], factors[sides[0]], first[0])
+                if angle == 0
+                else self.matcher.dense(rotated)
+            )
+            raw = self.matcher.raw_from_dense(dense1, dense2)
             pos1, pos2 = map_raw(raw, back1, back2)
             grids = [
                 torch.cat([pos.view(*score.shape, 4), score[..., None], torch.full_like(score[..., None], code)], -1)
