@@ -30,10 +30,17 @@ def reference_top_down(volume, level1, power, first_row, values, indices, block,
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize(
     "maps,power,with_level1",
-    [((8, 12), 1.5, True), ((11, 14), 2.0, True), ((9, 8), 1.5, False), ((13, 7), 2.0, False)],
+    [
+        ((8, 12), 1.5, True),
+        ((11, 14), 2.0, True),
+        ((9, 8), 1.5, False),
+        ((13, 7), 2.0, False),
+        ((6, 40), 1.5, True),  # wide maps: windows of 8 pooled cells at a time, then a scalar tail
+        ((7, 43), 2.0, True),
+    ],
 )
 def test_fused_top_down_equals_the_reference_ops(monkeypatch, threads, maps, power, with_level1):
-    # power 1.5 on maps of 96 / 72 pixels (multiples of the vector width: torch's vectorised pow on every
+    # power 1.5 on maps of 96 / 72 / 240 pixels (multiples of the vector width: torch's vectorised pow on every
     # element on both sides); power 2 (exact x * x) on odd maps where torch's scalar tail would differ
     monkeypatch.setenv("CORRLAB_OPS", "cpp")
     previous = torch.get_num_threads()

@@ -182,7 +182,7 @@ def test_pyramid_level_gradient_is_correct():
 
 @pytest.mark.parametrize("backend,device", BACKENDS)
 @pytest.mark.parametrize("level", [1, 2, 3])
-@pytest.mark.parametrize("maps", [(9, 7), (12, 10), (2, 3)])
+@pytest.mark.parametrize("maps", [(9, 7), (12, 10), (2, 3), (5, 19), (6, 37), (7, 40)])  # wide: the 8-lane windows too
 def test_backtrack_matches_reference(backend, device, level, maps):
     module = compiled(backend)
     h2, w2 = maps
@@ -202,10 +202,11 @@ def test_backtrack_matches_reference(backend, device, level, maps):
 
 
 @pytest.mark.parametrize("backend,device", BACKENDS)
-def test_backtrack_with_ties_matches_reference(backend, device):
+@pytest.mark.parametrize("width", [11, 41])  # 41: windows of 8 pooled cells at a time and a scalar tail
+def test_backtrack_with_ties_matches_reference(backend, device, width):
     module = compiled(backend)
-    lower = (random_volume((1, 3, 3, 9, 11), device, seed=1) * 4).round() / 4  # many equal values
-    upper = random_volume((1, 4, 4, 5, 6), device, seed=2)
+    lower = (random_volume((1, 3, 3, 9, width), device, seed=1) * 4).round() / 4  # many equal values
+    upper = random_volume((1, 4, 4, 5, 1 + (width - 1) // 2), device, seed=2)
     expected = reference.backtrack_reference(upper, lower.clone(), 1)
     module.backtrack_(upper, lower, 1, 0)
     assert torch.equal(lower, expected)

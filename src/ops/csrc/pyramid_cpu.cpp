@@ -4,12 +4,104 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "pyramid_common.h"
 
 namespace {
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define CORRLAB_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CORRLAB_SIMD_CLONES
+#endif
+
+typedef float Float8 __attribute__((vector_size(32)));
+typedef int32_t Int8 __attribute__((vector_size(32)));
+
+// The float32 scans below take 8 lanes at a time (GCC vector extensions; 16-lane vectors compile to slow code for
+// AVX2) with the scalar loops' comparisons in the scalar loops' order, so they give the same maxima and the same
+// first-maximum indices on NaN-free maps.
+
+// Window argmaxes of the pooled cells [1, lanes_end) of one pooled row, whose windows have all 3 columns 2 ux - 1 ..
+// 2 ux + 1, over map rows [ya, yb): each cell visits its window in raster order with a strict '>' from -inf, as
+// backtrack_map's scalar loop, 8 cells at a time; `arg` receives the flat pixel indices.  The rows are first split
+// into their even and odd columns (`split`: 6 half rows of W / 2 + 1), so that every window column is a contiguous load.
+CORRLAB_SIMD_CLONES void window_argmax_row(const float* layer, int W, int ya, int yb, int lanes_end, float* split,
+                                           int32_t* arg) {
+    const int half = W / 2 + 1;
+    for (int y = ya; y < yb; y++) {
+        const float* row = layer + int64_t(y) * W;
+        float* even = split + 2 * (y - ya) * half;
+        float* odd = even + half;
+        for (int k = 0; k < W / 2; k++) {
+            even[k] = row[2 * k];
+            odd[k] = row[2 * k + 1];
+        }
+    }
+    const Int8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    for (int u0 = 1; u0 < lanes_end; u0 += 8) {
+        Float8 best = Float8{} - std::numeric_limits<float>::infinity();
+        Int8 where = 2 * lane + (ya * W + 2 * u0 - 1);
+        for (int y = ya; y < yb; y++) {
+            const float* even = split + 2 * (y - ya) * half;
+            const float* odd = even + half;
+            Float8 column[3];  // map columns 2 ux - 1, 2 ux, 2 ux + 1
+            std::memcpy(&column[0], odd + u0 - 1, sizeof(Float8));
+            std::memcpy(&column[1], even + u0, sizeof(Float8));
+            std::memcpy(&column[2], odd + u0, sizeof(Float8));
+            const Int8 first = 2 * lane + (y * W + 2 * u0 - 1);
+            for (int dx = 0; dx < 3; dx++) {
+                const Int8 greater = column[dx] > best;
+                best = greater ? column[dx] : best;
+                where = greater ? first + dx : where;
+            }
+        }
+        std::memcpy(arg + u0, &where, sizeof(where));
+    }
+}
+
+// The first index of the maximum of x[0, n < 2^31) (a strict '>' scan from x[0]): 8 lanes each keep their first
+// maximum, the lanes are merged by value and then index, and the tail continues the scan.
+CORRLAB_SIMD_CLONES int64_t first_argmax(const float* x, int64_t n) {
+    Float8 best = Float8{} - std::numeric_limits<float>::infinity();
+    Int8 where = {0, 1, 2, 3, 4, 5, 6, 7};
+    const Int8 lane = where;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        Float8 v;
+        std::memcpy(&v, x + i, sizeof(v));
+        const Int8 greater = v > best;
+        best = greater ? v : best;
+        where = greater ? lane + int32_t(i) : where;
+    }
+    float top = i ? best[0] : x[0];
+    int64_t arg = i ? where[0] : 0;
+    for (int k = 1; k < 8 && i; k++)
+        if (best[k] > top || (best[k] == top && where[k] < arg)) {
+            top = best[k];
+            arg = where[k];
+        }
+    for (; i < n; i++)
+        if (x[i] > top) {
+            top = x[i];
+            arg = i;
+        }
+    return arg;
+}
+
+// Column maxima of `rows` consecutive map rows of width W (out[x] = max over the rows of row[x])
+template <typename scalar_t>
+void column_max(const scalar_t* first_row, int rows, int W, scalar_t* out) {
+    std::copy(first_row, first_row + W, out);
+    for (int y = 1; y < rows; y++) {
+        const scalar_t* row = first_row + int64_t(y) * W;
+        for (int x = 0; x < W; x++) out[x] = out[x] < row[x] ? row[x] : out[x];
+    }
+}
 
 void check_cpu(const torch::Tensor& t, const char* name) {
     TORCH_CHECK(!t.is_cuda(), name, " must be a CPU tensor");
@@ -94,9 +186,21 @@ void backtrack_map(const scalar_t* upper, scalar_t* layer, scalar_t* back, scala
             }
     }
     std::fill(gain, gain + lmap, scalar_t(0));
+    // in float32, pooled cells [1, lanes_end) go 8 at a time: their windows have all 3 columns (2 ux + 1 <= W2 - 2)
+    const int lanes_end = std::is_same_v<scalar_t, float> ? 1 + 8 * (std::max((W2 - 3) / 2, 0) / 8) : 1;
     for (int uy = 0; uy < PH; uy++) {
         const int ya = std::max(2 * uy - 1, 0), yb = std::min(2 * uy + 2, H2 - 1);
-        for (int ux = 0; ux < PW; ux++) {
+        if constexpr (std::is_same_v<scalar_t, float>) {
+            if (lanes_end > 1) {
+                static thread_local std::vector<float> split;
+                static thread_local std::vector<int32_t> arg;
+                split.resize(6 * (W2 / 2 + 1));
+                arg.resize(PW);
+                window_argmax_row(layer, W2, ya, yb, lanes_end, split.data(), arg.data());
+                for (int ux = 1; ux < lanes_end; ux++) gain[arg[ux]] = std::max(gain[arg[ux]], back[uy * PW + ux]);
+            }
+        }
+        for (int ux = 0; ux < PW; ux = ux == 0 ? lanes_end : ux + 1) {
             const int xa = std::max(2 * ux - 1, 0), xb = std::min(2 * ux + 2, W2 - 1);
             scalar_t best = -std::numeric_limits<scalar_t>::infinity();
             int64_t arg = int64_t(ya) * W2 + xa;
@@ -149,7 +253,7 @@ void top_down_level0_kernel(scalar_t* volume, const scalar_t* upper, double powe
     {
         const int t = omp_get_thread_num();
         const int64_t begin = N * t / threads, end = N * (t + 1) / threads;
-        std::vector<scalar_t> back(int64_t(PH) * PW), gain(lmap);
+        std::vector<scalar_t> back(int64_t(PH) * PW), gain(lmap), colmax(W2);
         scalar_t* best = part_values.data() + int64_t(t) * tiles;
         int64_t* arg = part_indices.data() + int64_t(t) * tiles;
         for (int64_t n = begin; n < end; n++) {
@@ -157,26 +261,26 @@ void top_down_level0_kernel(scalar_t* volume, const scalar_t* upper, double powe
             torch::from_blob(layer, {lmap}, options).clamp_min_(0).pow_(power);
             if (upper) backtrack_map(upper, layer, back.data(), gain.data(), 0, first_row + int(n / W1), int(n % W1),
                                      UH1, UW1, H2, W2, PH, PW, 1);
-            scalar_t top = layer[0];
             int64_t where = 0;
-            for (int64_t i = 1; i < lmap; i++)
-                if (layer[i] > top) {
-                    top = layer[i];
-                    where = i;
-                }
-            scores[n] = top;
+            if constexpr (std::is_same_v<scalar_t, float>) {
+                where = first_argmax(layer, lmap);
+            } else {
+                for (int64_t i = 1; i < lmap; i++)
+                    if (layer[i] > layer[where]) where = i;
+            }
+            scores[n] = layer[where];
             pixels[n] = where;
             for (int tile = 0; tile < tiles; tile++) {
-                const scalar_t* corner = layer + int64_t(tile / OW) * block * W2 + (tile % OW) * block;
-                scalar_t m = corner[0];
-                for (int y = 0; y < block; y++)
-                    for (int x = 0; x < block; x++) m = std::max(m, corner[y * W2 + x]);
+                const int ty = tile / OW, tx = tile % OW;
+                const scalar_t* corner = layer + int64_t(ty) * block * W2 + tx * block;
+                if (tx == 0) column_max(corner, block, W2, colmax.data());
+                scalar_t m = colmax[tx * block];
+                for (int x = 1; x < block; x++) m = std::max(m, colmax[tx * block + x]);
                 if (!(m > best[tile])) continue;
-                best[tile] = m;
                 for (int i = 0; i < block * block; i++)
-                    if (corner[(i / block) * W2 + i % block] == m) {
-                        arg[tile] = index_offset + (n * H2 + (tile / OW) * block + i / block) * W2 +
-                                    (tile % OW) * block + i % block;
+                    if (corner[(i / block) * W2 + i % block] == m) {  // the tile's first maximum
+                        best[tile] = corner[(i / block) * W2 + i % block];
+                        arg[tile] = index_offset + (n * H2 + ty * block + i / block) * W2 + tx * block + i % block;
                         break;
                     }
             }
@@ -301,6 +405,7 @@ void backtrack_(torch::Tensor upper, torch::Tensor lower, int64_t level, int64_t
     const int H2 = lower.size(3), W2 = lower.size(4);
     TORCH_CHECK(H2 >= 2 && W2 >= 2 && PH == 1 + (H2 - 1) / 2 && PW == 1 + (W2 - 1) / 2,
                 "upper maps must be the 3x3 stride-2 pooling of lower maps");
+    TORCH_CHECK(int64_t(H2) * W2 < (int64_t(1) << 31), "maps of 2^31 pixels or more are not supported");
     AT_DISPATCH_FLOATING_TYPES(lower.scalar_type(), "backtrack_", [&] {
         backtrack_kernel<scalar_t>(upper.data_ptr<scalar_t>(), lower.data_ptr<scalar_t>(), lower.size(0), UH1, UW1,
                                    lower.size(1), lower.size(2), H2, W2, PH, PW, level, first_row);
@@ -343,6 +448,7 @@ std::vector<torch::Tensor> top_down_level0_(torch::Tensor volume, c10::optional<
     check_cpu(indices, "indices");
     TORCH_CHECK(volume.dim() == 5 && volume.size(0) == 1, "volume must be (1, R, W1, H2, W2)");
     const int R = volume.size(1), W1 = volume.size(2), H2 = volume.size(3), W2 = volume.size(4);
+    TORCH_CHECK(int64_t(H2) * W2 < (int64_t(1) << 31), "maps of 2^31 pixels or more are not supported");
     TORCH_CHECK(block >= 1 && values.numel() == int64_t(H2 / block) * (W2 / block) &&
                     values.scalar_type() == volume.scalar_type() && indices.numel() == values.numel() &&
                     indices.scalar_type() == torch::kInt64,
