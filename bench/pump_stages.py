@@ -29,7 +29,6 @@ from corrlab.models.pump import single_scale  # noqa: E402
 from corrlab.models.pump.cli import load_image  # noqa: E402
 from corrlab.models.pump.matcher import PumpMatcher  # noqa: E402
 from corrlab.models.pump.modes import make_matcher  # noqa: E402
-from corrlab.models.pump.single_scale import CELL  # noqa: E402
 from corrlab.ops import pyramid  # noqa: E402
 
 
@@ -118,10 +117,8 @@ def main() -> None:
         totals.append(time.perf_counter() - start)
         per_run.append(dict(clock.seconds))
 
-    dense1, desc2 = (
-        PumpMatcher.dense(matcher, image) for image in (image1, image2)
-    )  # the class's, not the timed wrapper
-    cells = dense1[:, CELL // 2 :: CELL, CELL // 2 :: CELL]
+    dense1, desc2 = (PumpMatcher.dense(matcher, image) for image in (image1, image2))  # not the timed wrapper
+    cells = PumpMatcher.cells(dense1)
     a = cells.permute(1, 2, 0).reshape(-1, cells.shape[0]).contiguous()
     b = desc2.reshape(desc2.shape[0], -1).contiguous()
     out = torch.empty(a.shape[0], b.shape[1])

@@ -44,9 +44,14 @@ class PumpMatcher(nn.Module):
     def raw(self, image1: Tensor, image2: Tensor) -> RawCorrespondences:
         return self.raw_from_dense(self.dense(image1), self.dense(image2))
 
+    @staticmethod
+    def cells(dense1: Tensor) -> Tensor:
+        """Image 1's cell descriptors (C, H'/4, W'/4): its dense descriptors at pixels 4i + 2."""
+        return dense1[:, CELL // 2 :: CELL, CELL // 2 :: CELL].contiguous()
+
     def raw_from_dense(self, dense1: Tensor, dense2: Tensor) -> RawCorrespondences:
-        """Raw correspondences from the two images' dense descriptors: image 1's cells are its pixels 4i + 2."""
-        return self.pyramid(dense1[:, CELL // 2 :: CELL, CELL // 2 :: CELL].contiguous(), dense2)
+        """Raw correspondences from the two images' dense descriptors."""
+        return self.pyramid(self.cells(dense1), dense2)
 
     def forward(self, image1: Tensor, image2: Tensor) -> Tensor:
         """Reciprocal correspondences (N, 6): [x1, y1, x2, y2, score, 0]."""

@@ -2,17 +2,12 @@
 // (order i, j, k, l with l fastest; the first maximum wins on ties).  Window 2 in float32 takes 16 outputs at a time
 // (GCC vector extensions), with the same comparisons in the same order.
 #include "ops4d.h"
+#include "simd_clones.h"
 #include <ATen/Parallel.h>
 #include <cstring>
 #include <type_traits>
 
 namespace {
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define CORRLAB_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CORRLAB_SIMD_CLONES
-#endif
 
 typedef float Float16 __attribute__((vector_size(64)));
 typedef int32_t Int16 __attribute__((vector_size(64)));

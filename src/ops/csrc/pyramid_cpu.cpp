@@ -10,14 +10,9 @@
 #include <vector>
 
 #include "pyramid_common.h"
+#include "simd_clones.h"
 
 namespace {
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define CORRLAB_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CORRLAB_SIMD_CLONES
-#endif
 
 typedef float Float8 __attribute__((vector_size(32)));
 typedef int32_t Int8 __attribute__((vector_size(32)));
@@ -188,16 +183,19 @@ void backtrack_map(const scalar_t* upper, scalar_t* layer, scalar_t* back, scala
     std::fill(gain, gain + lmap, scalar_t(0));
     // in float32, pooled cells [1, lanes_end) go 8 at a time: their windows have all 3 columns (2 ux + 1 <= W2 - 2)
     const int lanes_end = std::is_same_v<scalar_t, float> ? 1 + 8 * (std::max((W2 - 3) / 2, 0) / 8) : 1;
+    static thread_local std::vector<float> split;  // window_argmax_row's scratch and output, per thread
+    static thread_local std::vector<int32_t> lane_arg;
+    if (lanes_end > 1) {
+        split.resize(6 * (W2 / 2 + 1));
+        lane_arg.resize(PW);
+    }
     for (int uy = 0; uy < PH; uy++) {
         const int ya = std::max(2 * uy - 1, 0), yb = std::min(2 * uy + 2, H2 - 1);
         if constexpr (std::is_same_v<scalar_t, float>) {
             if (lanes_end > 1) {
-                static thread_local std::vector<float> split;
-                static thread_local std::vector<int32_t> arg;
-                split.resize(6 * (W2 / 2 + 1));
-                arg.resize(PW);
-                window_argmax_row(layer, W2, ya, yb, lanes_end, split.data(), arg.data());
-                for (int ux = 1; ux < lanes_end; ux++) gain[arg[ux]] = std::max(gain[arg[ux]], back[uy * PW + ux]);
+                window_argmax_row(layer, W2, ya, yb, lanes_end, split.data(), lane_arg.data());
+                for (int ux = 1; ux < lanes_end; ux++)
+                    gain[lane_arg[ux]] = std::max(gain[lane_arg[ux]], back[uy * PW + ux]);
             }
         }
         for (int ux = 0; ux < PW; ux = ux == 0 ? lanes_end : ux + 1) {
@@ -270,19 +268,21 @@ void top_down_level0_kernel(scalar_t* volume, const scalar_t* upper, double powe
             }
             scores[n] = layer[where];
             pixels[n] = where;
-            for (int tile = 0; tile < tiles; tile++) {
-                const int ty = tile / OW, tx = tile % OW;
-                const scalar_t* corner = layer + int64_t(ty) * block * W2 + tx * block;
-                if (tx == 0) column_max(corner, block, W2, colmax.data());
-                scalar_t m = colmax[tx * block];
-                for (int x = 1; x < block; x++) m = std::max(m, colmax[tx * block + x]);
-                if (!(m > best[tile])) continue;
-                for (int i = 0; i < block * block; i++)
-                    if (corner[(i / block) * W2 + i % block] == m) {  // the tile's first maximum
-                        best[tile] = corner[(i / block) * W2 + i % block];
-                        arg[tile] = index_offset + (n * H2 + ty * block + i / block) * W2 + tx * block + i % block;
-                        break;
-                    }
+            for (int ty = 0; ty < OH; ty++) {
+                column_max(layer + int64_t(ty) * block * W2, block, W2, colmax.data());
+                for (int tx = 0; tx < OW; tx++) {
+                    const int tile = ty * OW + tx;
+                    const scalar_t* corner = layer + int64_t(ty) * block * W2 + tx * block;
+                    scalar_t m = colmax[tx * block];
+                    for (int x = 1; x < block; x++) m = std::max(m, colmax[tx * block + x]);
+                    if (!(m > best[tile])) continue;
+                    for (int i = 0; i < block * block; i++)
+                        if (corner[(i / block) * W2 + i % block] == m) {  // the tile's first maximum
+                            best[tile] = corner[(i / block) * W2 + i % block];
+                            arg[tile] = index_offset + (n * H2 + ty * block + i / block) * W2 + tx * block + i % block;
+                            break;
+                        }
+                }
             }
         }
     }
