@@ -7,7 +7,7 @@ Image.LANCZOS in datasets/pair_loader.py).  Both sides get the same randomly ini
 
     python -m bench.pump_matching --reference /tmp/ref_pump --resize 256 300 --repeat 3
     python -m bench.pump_matching --reference /tmp/ref_pump --mode multi --resize 256 --repeat 3
-    python -m bench.pump_matching --reference /tmp/ref_pump --mode recursive --resize 256 --repeat 3
+    python -m bench.pump_matching --reference /tmp/ref_pump --mode recursive --resize 256 --shrink 2 --repeat 3
 
 `--mode multi` needs the reference's extension built in the checkout (its CPU merge of the scales lives
 there): in core/cuda_deepm, `.type()` -> `.scalar_type()` in the AT_DISPATCH lines of kernels.cu (PyTorch >= 2.x),
@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -125,6 +126,14 @@ def mode_arguments(mode: str, size: int) -> str:
     return f"--fine-size {size}" if mode == "recursive" else ""
 
 
+def shrunk(image: Path, factor: int, folder: Path) -> Path:
+    """`image` shrunk by an integer factor (area average), saved losslessly so both sides read the same pixels."""
+    picture = Image.open(image).convert("RGB")
+    out = folder / f"{image.stem}_shrunk{factor}.png"
+    picture.resize((picture.width // factor, picture.height // factor), Image.Resampling.BOX).save(out)
+    return out
+
+
 def run_once(command: str, timing: Path) -> dict:
     """One process: wall seconds, peak RSS, the pipeline seconds its driver wrote, the 1-min load before it."""
     load = os.getloadavg()[0]
@@ -201,15 +210,27 @@ def main() -> None:
     parser.add_argument(
         "--ours-args", default="", help="extra arguments for our CLI, e.g. '--level0 conv' (the reference's order)"
     )
+    parser.add_argument(
+        "--shrink",
+        type=int,
+        default=1,
+        help="recursive mode: match the demo images shrunk by this factor (the reference's tiles on the full "
+        "1600 x 1060 images take over 40 min per run)",
+    )
     parser.add_argument("--budget-gb", type=float, default=24.0)
     parser.add_argument("--json", default=None, help="write all figures to this file")
     args = parser.parse_args()
+    if args.shrink != 1 and args.mode != "recursive":
+        parser.error("--shrink is for --mode recursive (the other modes resize the demo images themselves)")
     reference = Path(args.reference).resolve()
     python = sys.executable
     work = Path(tempfile.mkdtemp(prefix="pump_bench_"))
     random_weights(reference / "checkpoints" / "corrlab_random.pt")
     weights = reference / "checkpoints" / "corrlab_random.pt"
     img1, img2 = (str(reference / p) for p in DEMO)
+    if args.shrink != 1:
+        img1, img2 = (str(shrunk(Path(p), args.shrink, work)) for p in (img1, img2))
+        print(f"matching the demo images shrunk {args.shrink}x: {img1}, {img2}")
     driver = f"{python} -m bench.pump_driver"
     floor = import_floor_bytes(python)
     print(f"peak RSS of `import torch` alone: {floor / 2**30:.2f} GiB; {os.cpu_count()} CPUs; mode {args.mode}")

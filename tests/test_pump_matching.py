@@ -14,6 +14,7 @@ from corrlab.datamodules.image_io import read_image
 from corrlab.datamodules.synthetic import skimage_photo_dir
 from corrlab.geometry.scale_rotation_code import decode_scale_rot, encode_scale_rot
 from corrlab.matches import Matches
+from corrlab.models.convmixer import ConvMixer
 from corrlab.models.pump.matcher import PumpMatcher
 from corrlab.models.pump.multi_scale import MultiScalePump
 from corrlab.models.pump.output import load_corres
@@ -296,3 +297,16 @@ def test_match_contract_at_odd_sizes():
     chosen = interior & unique
     error = (module.transfer(batch, kpts0[None, chosen])[0] - kpts1[chosen]).norm(dim=1)
     assert chosen.sum() > 20 and error.median() < 1e-3 and (error < 0.05).float().mean() > 0.6  # measured 0.71
+
+
+def test_non_finite_descriptors_are_an_error_naming_their_source(patch_matcher):
+    image = texture(32)
+    broken = image.clone()
+    broken[0, 5, 7] = float("nan")
+    with pytest.raises(ValueError, match="not finite.*the image"):
+        patch_matcher(broken, image)
+    diverged = PumpMatcher(ConvMixer(), PyramidMatcher())
+    with torch.no_grad():
+        diverged.descriptor[0].weight[0, 0] = float("inf")  # a diverged training run's weights
+    with pytest.raises(ValueError, match="not finite.*weights"):
+        diverged(image, image)

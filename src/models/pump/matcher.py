@@ -38,8 +38,13 @@ class PumpMatcher(nn.Module):
 
     @torch.no_grad()
     def dense(self, image: Tensor) -> Tensor:
-        """Dense descriptors (C, H', W') of one image."""
-        return self.descriptor(image[None])[0]
+        """Dense descriptors (C, H', W') of one image; NaN or infinite ones are an error (the pyramid's scans
+        assume finite maps and would return arbitrary matches)."""
+        dense = self.descriptor(image[None])[0]
+        if not torch.isfinite(dense).all():
+            source = "the image" if not torch.isfinite(image).all() else "the descriptor network's weights"
+            raise ValueError(f"PUMP descriptors are not finite (NaN or inf): {source} hold non-finite values")
+        return dense
 
     def raw(self, image1: Tensor, image2: Tensor) -> RawCorrespondences:
         return self.raw_from_dense(self.dense(image1), self.dense(image2))
