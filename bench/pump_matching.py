@@ -11,7 +11,8 @@ Image.LANCZOS in datasets/pair_loader.py).  Both sides get the same randomly ini
 
 `--mode multi` needs the reference's extension built in the checkout (its CPU merge of the scales lives
 there): in core/cuda_deepm, `.type()` -> `.scalar_type()` in the AT_DISPATCH lines of kernels.cu (PyTorch >= 2.x),
-then `CUDA_HOME=/usr/local/cuda TORCH_CUDA_ARCH_LIST=9.0 python setup.py build_ext --inplace`; it runs on the
+then `CUDA_HOME=/usr/local/cuda TORCH_CUDA_ARCH_LIST=9.0 python setup.py build_ext --inplace` and copy the
+cuda_deepm*.so it writes there to the checkout's root (where its `import cuda_deepm` looks); it runs on the
 CPU without a GPU.  `--mode recursive`: the reference's one --resize is its coarse and its tile size, so ours
 gets `--fine-size` equal to --resize; both match the images as given (no prior resize).
 

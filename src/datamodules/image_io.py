@@ -58,7 +58,7 @@ def read_png(path: Path) -> np.ndarray | None:
         with Image.open(path) as image:
             if image.mode not in PIL_8BIT_MODES:
                 return None
-            return np.asarray(image.convert("RGB"))
+            return np.array(image.convert("RGB"))  # writable (np.asarray is read-only: torch warns on it)
     except OSError as error:
         raise UnreadableFileError(path, f"not a readable PNG ({error})") from error
 

@@ -9,6 +9,7 @@ built); otherwise tensors on a GPU use `cuda`, CPU tensors use `cpp`, and either
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import sys
@@ -41,18 +42,44 @@ def build_dir() -> Path:
 
 @lru_cache(maxsize=None)
 def load_extension(name: str, sources: tuple[str, ...], cuda: bool) -> ModuleType:
-    """Compile (once, cached on disk) and import the extension made of csrc/<sources>."""
-    from torch.utils.cpp_extension import load
-
+    """Compile (once, cached on disk) and import the extension made of csrc/<sources>.  A build that loaded
+    once before is imported directly: torch's `load` would re-run ninja and its compiler checks (~0.1 s) and, without
+    a CUDA toolkit on PATH, warn "No CUDA runtime is found" in every process."""
     paths = [str(CSRC / s) for s in sources]
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:
         raise ExtensionUnavailableError(f"sources of extension '{name}' not found: {missing}")
     target = build_dir() / f"{name}-{sources_hash(paths, cuda)}"
+    if (target / LOADED).is_file():
+        try:
+            return import_built(name, target / f"{name}.so")
+        except ImportError as error:  # removed or damaged since: build it again
+            log.info("rebuilding extension '%s': its cached build does not import (%s)", name, error)
+    return build_and_load(name, paths, cuda, target)
+
+
+LOADED = "loaded-once"  # written into a build folder once torch's `load` has built and imported the extension there
+
+
+def import_built(name: str, library: Path) -> ModuleType:
+    """Import an extension module from its built library."""
+    spec = importlib.util.spec_from_file_location(name, library)
+    if spec is None:
+        raise ImportError(f"no extension module at {library}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_and_load(name: str, paths: list[str], cuda: bool, target: Path) -> ModuleType:
+    """torch's `load`: compile csrc/<sources> into `target` when they changed, then import the result."""
+    from torch.utils.cpp_extension import load
+
     first_build = not any(target.glob("*.so"))
     if first_build:
+        files = ", ".join(Path(p).name for p in paths)
         message = (
-            f"corrlab: compiling the {'CUDA' if cuda else 'C++'} extension '{name}' ({', '.join(sources)}) into {target}; "
+            f"corrlab: compiling the {'CUDA' if cuda else 'C++'} extension '{name}' ({files}) into {target}; "
             "this happens once per source version and takes about 1-3 minutes"
         )
         log.info(message)
@@ -71,12 +98,14 @@ def load_extension(name: str, sources: tuple[str, ...], cuda: bool) -> ModuleTyp
     )
     if first_build:
         print(f"corrlab: extension '{name}' built in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    (target / LOADED).touch()
     return module
 
 
 def sources_hash(paths: list[str], cuda: bool) -> str:
     """A short hash of the sources and flags: checkouts with different sources never share a build folder."""
-    digest = hashlib.sha256(repr((CFLAGS, CUDA_CFLAGS if cuda else None)).encode())
+    # the interpreter's ABI tag too: builds for another Python version never share a folder
+    digest = hashlib.sha256(repr((CFLAGS, CUDA_CFLAGS if cuda else None, sys.implementation.cache_tag)).encode())
     for path in paths:
         digest.update(Path(path).read_bytes())
     for header in sorted(CSRC.glob("*.h")):  # headers are included by the sources
