@@ -24,7 +24,7 @@ from corrlab.models.pump.matcher import apply_affine
 from corrlab.models.pump.modes import MODES, make_matcher
 from corrlab.models.pump.output import save_corres
 from corrlab.models.pump.single_scale import LEVEL0
-from corrlab.pipeline.memory import return_freed_memory
+from corrlab.pipeline.memory import reuse_freed_memory
 from corrlab.safe_loading import torch_load
 
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    return_freed_memory()
+    reuse_freed_memory()
     device = torch.device(args.device)
     start = time.perf_counter()
     descriptor = ConvMixer()
