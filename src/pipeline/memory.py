@@ -27,5 +27,5 @@ def return_freed_memory() -> None:
 def reuse_freed_memory() -> None:
     """Keep freed blocks in the heap for the next allocations (no mmap, no trimming): each new buffer then reuses
     pages already mapped instead of faulting fresh zeroed ones in.  PUMP's CLI at --resize 256 took ~450k page
-    faults (~1.1-1.8 CPU-s of system time) the other way, ~100k this way, for ~8 % more peak memory (docs/pump.md)."""
+    faults (~1.1-1.8 CPU-s of system time) the other way, ~100k this way, for ~70-160 MB more peak memory (docs/pump.md)."""
     mallopt((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1))
