@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from corrlab.config.overrides import ConfigOverrideError, check_overrides
 from corrlab.config.schema import CONFIG_DIR, register_configs
-from corrlab.pipeline.memory import return_freed_memory
+from corrlab.pipeline.memory import leave_triton_unloaded, return_freed_memory
 from corrlab.pipeline.quiet import quiet_third_party
 
 log = logging.getLogger("corrlab")
@@ -77,6 +77,8 @@ def train_main() -> None:
 
 
 def eval_main() -> None:
+    quiet_third_party()  # before the imports: torch warns there that flop counting lacks Triton
+    leave_triton_unloaded()
     from corrlab.pipeline.evaluate import evaluate
 
     run(evaluate, "eval")

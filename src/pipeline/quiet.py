@@ -12,6 +12,7 @@ NOISE_LOGS = (
     ("lightning.fabric.utilities.rank_zero", r"💡 Tip:"),
     ("lightning.pytorch.utilities.rank_zero", r"Trainer already configured with model summary callbacks"),
     ("torch.utils.cpp_extension", r"No CUDA runtime is found, using CUDA_HOME"),
+    ("torch.utils.flop_counter", r"triton not found; flop counting will not work"),  # eval.py leaves Triton out
 )
 # warnings raised inside third-party code about its own internals
 NOISE_WARNINGS = (r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",)
