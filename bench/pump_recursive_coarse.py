@@ -1,0 +1,70 @@
+"""PUMP's recursive mode fed the reference's own coarse correspondences: separates what its coarse pass changes
+(float32 reciprocity keys that let non-reciprocal rows through) from the tile stage, against the reference's output.
+
+    python -m bench.pump_driver test_singlescale /tmp/ref_pump t.json --img1 A --img2 B --resize 0 --device cpu \
+        --desc corrlab_random --output ref_coarse.npz
+    python -m bench.pump_driver test_singlescale_recursive /tmp/ref_pump t.json --img1 A --img2 B --resize 400 128 \
+        --device cpu --desc corrlab_random --output ref.npz
+    python -m bench.pump_recursive_coarse --img1 A --img2 B --weights /tmp/ref_pump/checkpoints/corrlab_random.pt \
+        --coarse-size 400 --fine-size 128 --reference-coarse ref_coarse.npz --reference ref.npz
+
+With images no larger than --coarse-size neither side resizes before its coarse pass, so both coarse passes see
+the same pixels (docs/pump.md, "Recursive").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.pump_matching import compare, load_corres  # noqa: E402
+from corrlab.models.convmixer import ConvMixer  # noqa: E402
+from corrlab.models.pump.cli import load_image  # noqa: E402
+from corrlab.models.pump.modes import make_matcher  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    for name in ("--img1", "--img2", "--weights", "--reference-coarse", "--reference"):
+        parser.add_argument(name, type=Path, required=True)
+    parser.add_argument("--coarse-size", type=int, required=True)
+    parser.add_argument("--fine-size", type=int, required=True)
+    parser.add_argument("--level0", default="conv", help="conv: the reference's summation order")
+    args = parser.parse_args()
+    net = ConvMixer()
+    net.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True), strict=True)
+    matching = {
+        "mode": "recursive",
+        "coarse_size": args.coarse_size,
+        "fine_size": args.fine_size,
+        "level0": args.level0,
+    }
+    recursive = make_matcher(net.eval(), matching)
+    image1, image2 = (
+        load_image(str(p), {**matching, "resize": 0}, torch.device("cpu"))[0] for p in (args.img1, args.img2)
+    )
+    with torch.no_grad():
+        ours_coarse = recursive.coarse(image1, image2)
+    reference_coarse = torch.from_numpy(load_corres(args.reference_coarse)).float()
+    reference_coarse = reference_coarse[reference_coarse[:, 4] > recursive.score_thr]
+    print("coarse correspondences:", compare(reference_coarse.double().numpy(), ours_coarse.double().numpy(), 0))
+    ours_blocks = list(recursive.blocks(image1, image2, ours_coarse))
+    reference_blocks = list(recursive.blocks(image1, image2, reference_coarse))
+    common = len(set(ours_blocks) & set(reference_blocks))
+    print(
+        f"(tile, window) pairs: {len(ours_blocks)} from ours, {len(reference_blocks)} from the reference's, {common} common"
+    )
+    recursive.coarse = lambda *_: reference_coarse
+    with torch.no_grad():
+        fed = recursive(image1, image2)
+    print("fed the reference's coarse:", compare(load_corres(args.reference), fed.double().numpy(), 0))
+
+
+if __name__ == "__main__":
+    main()
