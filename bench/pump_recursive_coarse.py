@@ -27,6 +27,7 @@ from bench.pump_matching import compare, load_corres  # noqa: E402
 from corrlab.models.convmixer import ConvMixer  # noqa: E402
 from corrlab.models.pump.cli import load_image  # noqa: E402
 from corrlab.models.pump.modes import make_matcher  # noqa: E402
+from corrlab.safe_loading import torch_load  # noqa: E402
 
 
 def main() -> None:
@@ -38,7 +39,7 @@ def main() -> None:
     parser.add_argument("--level0", default="conv", help="conv: the reference's summation order")
     args = parser.parse_args()
     net = ConvMixer()
-    net.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True), strict=True)
+    net.load_state_dict(torch_load(args.weights, "--weights"), strict=True)
     matching = {
         "mode": "recursive",
         "coarse_size": args.coarse_size,
