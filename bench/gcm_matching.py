@@ -2,7 +2,8 @@
 medians of --repeats interleaved rounds) for one pair, each side in its own fresh process: the reference (from the
 scratch copy bench/gcm_fidelity.py sets up in /tmp/gcm-ref), corrlab with `model.reference_compatible=true` (exact
 full-resolution passes) and corrlab's default (mended, folded trunk), both through the eval path (the Lightning
-module built by the instantiate pipeline, as eval.py does), and the default through the lean path (`GCMMatcher` +
+module built by the instantiate pipeline, with eval.py's process settings: Triton left unloaded, freed blocks
+returned to the OS), and the default through the lean path (`GCMMatcher` +
 `load_student`, what a user's own script needs: no Lightning import).
 
   python -m bench.gcm_matching --config avg_r2d2_95 --pair v_calder --repeats 3
@@ -41,6 +42,9 @@ elif side == "corrlab_lean":
     load_student(matcher.backbone.net, weights)
     run = lambda: len(matcher.match(A, B).points_a)
 else:
+    from corrlab.pipeline.memory import leave_triton_unloaded, return_freed_memory
+    leave_triton_unloaded()  # eval.py's process settings (corrlab.pipeline.cli), before the imports
+    return_freed_memory()
     from corrlab.modules.gcm import GCM
     from tests.conftest import compose_config
     from corrlab.pipeline.instantiate import instantiate_method
