@@ -91,7 +91,9 @@ class RecursivePump:
                     inside = (
                         (left[:, 0] >= x2) & (left[:, 0] < x2 + size) & (left[:, 1] >= y2) & (left[:, 1] < y2 + size)
                     )
-                    if not inside.any():  # the median fell between clusters: centre on the first left instead
+                    # the median fell between clusters: centre on the first left instead (the reference draws one
+                    # from numpy's unseeded RNG, so its windows change from run to run; docs/pump.md "Recursive")
+                    if not inside.any():
                         x2, y2 = window_start(float(left[0, 0]), w2, size), window_start(float(left[0, 1]), h2, size)
                         inside = (
                             (left[:, 0] >= x2)
@@ -105,8 +107,19 @@ class RecursivePump:
 
     @torch.no_grad()
     def __call__(self, image1: Tensor, image2: Tensor) -> Tensor:
-        """(N, 6) reciprocal correspondences [x1, y1, x2, y2, score, 0] in input pixels."""
-        coarse = self.coarse(image1, image2)
+        """(N, 6) reciprocal correspondences [x1, y1, x2, y2, score, 0] in input pixels: the rows that are the
+        best of their 4-px cell in both images."""
+        accus = self.accumulate(image1, image2, self.coarse(image1, image2))
+        rows = [a.reshape(-1, 5) for a in accus]
+        rows = [torch.unique(r[r[:, 4] > 0], dim=0) for r in rows]
+        both, counts = torch.unique(torch.cat(rows), dim=0, return_counts=True)
+        matched = both[counts == 2]
+        return torch.cat([matched, torch.zeros_like(matched[:, :1])], 1)
+
+    @torch.no_grad()
+    def accumulate(self, image1: Tensor, image2: Tensor, coarse: Tensor) -> list[Tensor]:
+        """Per image, (cells high, cells wide, 5) best [x1, y1, x2, y2, score] of each 4-px cell over the tiles
+        the coarse correspondences select (zeros where no tile reached)."""
         size = self.fine_size
         accus = [
             image1.new_zeros((h + CELL - 1) // CELL, (w + CELL - 1) // CELL, 5)
@@ -124,8 +137,4 @@ class RecursivePump:
                 better = region[..., 4] < score
                 region[..., 4][better] = score[better]
                 region[..., :4][better] = (pos + shift).view(h, w, 4)[better]
-        rows = [a.reshape(-1, 5) for a in accus]
-        rows = [torch.unique(r[r[:, 4] > 0], dim=0) for r in rows]
-        both, counts = torch.unique(torch.cat(rows), dim=0, return_counts=True)
-        matched = both[counts == 2]
-        return torch.cat([matched, torch.zeros_like(matched[:, :1])], 1)
+        return accus
