@@ -82,28 +82,47 @@ class RowConv:
     """One folded 'same' convolution fed its input by chunks of rows, top to bottom: it keeps the last rows the next
     outputs still need and adds the zero rows of its padding above the first row and below the last, so each output
     row is computed once, from the same inputs as the whole-map convolution (`scale` 2: dilation and padding halved,
-    the tail on the 2 x 2-pooled grid)."""
+    the tail on the 2 x 2-pooled grid).  The input rows are gathered in one buffer kept across chunks: a fresh one per
+    chunk cost page faults under eval.py's 128 kB mmap threshold (docs/gcm.md)."""
 
     def __init__(self, conv: FoldedConv, scale: int = 1) -> None:
         self.conv, self.dilation, self.padding = conv, conv.dilation // scale, conv.padding // scale
-        self.carry: Tensor | None = None
+        self.buffer: Tensor | None = None
+        self.filled = -1  # input rows held at the top of the buffer; -1: nothing pushed yet
+
+    def append(self, rows: Tensor) -> None:
+        """Copy `rows` below the rows held, growing the buffer (channels-last) when they do not fit."""
+        needed = self.filled + rows.shape[2]
+        if self.buffer is None or self.buffer.shape[2] < needed:
+            grown = rows.new_empty(1, rows.shape[1], needed + 2 * self.padding, rows.shape[3])
+            grown = grown.contiguous(memory_format=torch.channels_last)
+            if self.filled:
+                grown[:, :, : self.filled] = self.buffer[:, :, : self.filled]
+            self.buffer = grown
+        self.buffer[:, :, self.filled : needed] = rows
+        self.filled = needed
 
     def push(self, rows: Tensor | None, last: bool) -> Tensor | None:
         """The output rows computable from everything pushed so far (`last`: the image ends here), or None."""
-        zeros = None
-        if self.carry is None or last:
-            like = rows if rows is not None else self.carry
-            zeros = like.new_zeros(1, like.shape[1], self.padding, like.shape[3])
-        parts = [self.carry if self.carry is not None else zeros, rows, zeros if last else None]
-        parts = [part for part in parts if part is not None]
-        x = torch.cat(parts, 2) if len(parts) > 1 else parts[0]
+        like = rows if rows is not None else self.buffer
+        if self.filled < 0:
+            self.filled = 0
+            self.append(like.new_zeros(1, like.shape[1], self.padding, like.shape[3]))
+        if rows is not None:
+            self.append(rows)
+        if last:
+            self.append(like.new_zeros(1, like.shape[1], self.padding, like.shape[3]))
         span = 2 * self.padding  # input rows above + below an output row
-        if x.shape[2] <= span:
-            self.carry = x
+        if self.filled <= span:
             return None
-        self.carry = None if last else x[:, :, x.shape[2] - span :].clone(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = self.buffer[:, :, : self.filled]
         out = F.conv2d(x, self.conv.weight, self.conv.bias, padding=(0, self.padding), dilation=self.dilation)
+        if last:
+            self.buffer, self.filled = None, -1
+        else:  # the rows the next outputs still need move to the top
+            kept = self.buffer[:, :, self.filled - span : self.filled]
+            self.buffer[:, :, :span] = kept if self.filled >= 2 * span else kept.clone()  # clone: overlapping rows
+            self.filled = span
         return out.relu_() if self.conv.relu else out
 
 
