@@ -74,7 +74,9 @@ def main() -> None:
     from core.functional import reciprocal
     from test_singlescale_recursive import RecursivePUMP
 
-    options = types.SimpleNamespace(fine_size=args.fine_size, overlap=recursive.overlap, fast_thr=recursive.fast_thr)
+    options = types.SimpleNamespace(
+        fine_size=recursive.fine_size, overlap=recursive.overlap, fast_thr=recursive.fast_thr
+    )
     for seed in range(5):
         np.random.seed(seed)
         windows = [

@@ -94,6 +94,7 @@ class RowConv:
         """Copy `rows` below the rows held, growing the buffer (channels-last) when they do not fit."""
         needed = self.filled + rows.shape[2]
         if self.buffer is None or self.buffer.shape[2] < needed:
+            # room for the closing zero rows too: the first chunk sizes the buffer for every later one
             grown = rows.new_empty(1, rows.shape[1], needed + 2 * self.padding, rows.shape[3])
             grown = grown.contiguous(memory_format=torch.channels_last)
             if self.filled:
