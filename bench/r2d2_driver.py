@@ -3,8 +3,8 @@
     python bench/r2d2_driver.py --model r2d2_WASF_N16.pt --images a.ppm b.png --tag ours
 
 writes `<image>.<tag>` (npz: imsize, keypoints (x, y, 32/s), descriptors, scores) like extract.py, with
-the same defaults (--top-k 5000, --min-size 256, --max-size 1024, thresholds 0.7).  --channels-last
-runs the network in channels-last memory format.
+the same defaults (--top-k 5000, --min-size 256, --max-size 1024, thresholds 0.7).  --streamed runs
+`model.streamed=true` (each level through the folded trunk by chunks of rows).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -32,16 +31,14 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=5000)
     parser.add_argument("--min-size", type=int, default=256)
     parser.add_argument("--max-size", type=int, default=1024)
-    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--streamed", action="store_true")
     args = parser.parse_args()
     net = load_official(args.model)
-    if args.channels_last:
-        net = net.to(memory_format=torch.channels_last)
     config = ExtractionConfig(top_k=args.top_k, min_size=args.min_size, max_size=args.max_size)
     for path in args.images:
         image = read_image(path)
         start = time.perf_counter()
-        keypoints = extract_keypoints(net, image, config)
+        keypoints = extract_keypoints(net, image, config, args.streamed)
         print(f"{path}: {len(keypoints)} keypoints in {time.perf_counter() - start:.2f} s")
         with open(f"{path}.{args.tag}", "wb") as handle:
             np.savez(

@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep outputs already in --workdir")
     parser.add_argument("--min-size", type=int, default=256)
     parser.add_argument("--max-size", type=int, default=1024)
-    parser.add_argument("--channels-last", action="store_true", help="our side in channels-last")
+    parser.add_argument("--streamed", action="store_true", help="our side with model.streamed=true")
     parser.add_argument("--record", action="store_true", help="print the values the real-weight test holds")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="r2d2-fidelity-"))
@@ -108,7 +108,7 @@ def main() -> None:
         ("ours", [sys.executable, str(ROOT / "bench" / "r2d2_driver.py")], ROOT),
     ):
         todo = [str(link) for link in links if not (args.reuse and Path(f"{link}.{tag}").is_file())]
-        extra = ["--channels-last"] if tag == "ours" and args.channels_last else []
+        extra = ["--streamed"] if tag == "ours" and args.streamed else []
         if todo:
             seconds[tag] = run(
                 [*command, "--model", str(args.weights.resolve()), *sizes, *extra, "--images", *todo], cwd

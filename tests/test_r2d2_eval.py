@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from corrlab.models.r2d2.extract import extract_keypoints
 from corrlab.modules.r2d2 import R2D2
 from corrlab.pipeline.evaluate import evaluate
 from tests.conftest import compose_config, shared_data
@@ -66,13 +67,18 @@ def test_eval_runs_on_the_hpatches_fixture_with_random_weights(tmp_path):
     assert summary["metrics"]["num_pairs"] == 2 and 0 <= summary["metrics"]["mma@3"] <= 1
 
 
-def test_channels_last_survives_loading_official_weights(tmp_path):
+def test_streamed_survives_loading_official_weights(tmp_path):
     path = tmp_path / "model.pt"
     save_released_format(randomised(R2D2().net), path, "Quad_L2Net_ConfCFS()", "module.", False)
-    module = R2D2(channels_last=True)
+    module = R2D2(extraction={"min_size": 96, "top_k": 0, **ANY_PEAK}, streamed=True)
     module.load_official(path)
-    assert module.net.ops[3].weight.is_contiguous(memory_format=torch.channels_last)
-    assert not R2D2().net.ops[3].weight.is_contiguous(memory_format=torch.channels_last)
+    module.eval()
+    image = torch.rand(3, 96, 112, generator=torch.Generator().manual_seed(1))
+    got = module.keypoints(image)
+    streamed = extract_keypoints(module.net, image, module.extraction, streamed=True)
+    exact = extract_keypoints(module.net, image, module.extraction)
+    assert len(got) > 100 and torch.equal(got.descriptors, streamed.descriptors)
+    assert not torch.equal(got.descriptors, exact.descriptors)  # the folded kernels ran, not the exact ones
 
 
 def test_a_typo_in_the_extraction_options_fails():

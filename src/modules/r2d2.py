@@ -11,36 +11,43 @@ from torch import Tensor
 from corrlab.matches import Matches
 from corrlab.models.r2d2.checkpoint import build_from_net_string, load_official
 from corrlab.models.r2d2.extract import ExtractionConfig, Keypoints, extract_keypoints, mutual_nearest_neighbours
+from corrlab.models.r2d2.patchnet import R2D2Net
 from corrlab.modules.base import MatchingModule
 
 
 class R2D2(MatchingModule):
     """`architecture`: the checkpoint-style constructor string of the network to build before weights are
     loaded (`load_official` builds the one its file names).  `extraction`: extract.py's options
-    (ExtractionConfig).  `channels_last`: run the network in that memory format (docs/r2d2.md).  Matches are in batch pixels, scored by descriptor similarity.  The keypoints of
+    (ExtractionConfig).  `streamed`: each level through the folded trunk by rows (faster, far less memory, equal up to
+    float rounding; docs/r2d2.md).  Matches are in batch pixels, scored by descriptor similarity.  The keypoints of
     the two most recently used images are kept, so an image shared by consecutive pairs (HPatches' reference image in
     its five pairs) is extracted once; the outputs are the same."""
 
     requires_weights = True
 
     def __init__(
-        self, architecture: str = "Quad_L2Net_ConfCFS()", extraction: dict | None = None, channels_last: bool = False
+        self, architecture: str = "Quad_L2Net_ConfCFS()", extraction: dict | None = None, streamed: bool = False
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
-        self.channels_last = channels_last
-        self.net = self.memory_format(build_from_net_string(architecture))
+        self.streamed = streamed
+        self.net = self.checked(build_from_net_string(architecture))
         self.extraction = ExtractionConfig(**(extraction or {}))
         self.recent: list[tuple[Tensor, Keypoints]] = []
 
     def load_official(self, path: str | Path) -> None:
         """A released naver/r2d2 `.pt` (a pickle: load only files from a trusted source); strict keys."""
-        self.net = self.memory_format(load_official(path).to(next(self.net.parameters()).device))
+        self.net = self.checked(load_official(path).to(next(self.net.parameters()).device))
         self.recent = []
 
-    def memory_format(self, net: torch.nn.Module) -> torch.nn.Module:
-        """channels_last: other convolution kernels, faster on CPU, not bit-identical to extract.py."""
-        return net.to(memory_format=torch.channels_last) if self.channels_last else net
+    def checked(self, net: R2D2Net) -> R2D2Net:
+        """`net`, refused when `streamed` is asked of a network the folded trunk cannot run."""
+        if self.streamed and net.upsample != 1:
+            raise ValueError(
+                "model.streamed=true runs the Quad_L2Net_ConfCFS networks only (r2d2_W*_N16.pt, r2d2_WASF_N8_big.pt); "
+                "the fast variants (faster2d2_*.pt) max-pool and upsample inside: set model.streamed=false"
+            )
+        return net
 
     def keypoints(self, image: Tensor) -> Keypoints:
         """extract.py's keypoints of one 3 x H x W image in [0, 1] (x, y in its pixels)."""
@@ -48,7 +55,7 @@ class R2D2(MatchingModule):
             if seen.shape == image.shape and seen.device == image.device and torch.equal(seen, image):
                 self.recent.append(self.recent.pop(index))  # most recently used last
                 return keypoints
-        keypoints = extract_keypoints(self.net, image, self.extraction)
+        keypoints = extract_keypoints(self.net, image, self.extraction, self.streamed)
         self.recent = [*self.recent[-1:], (image.clone(), keypoints)]
         return keypoints
 

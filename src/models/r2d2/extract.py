@@ -6,6 +6,10 @@ resized bilinearly from the previous one (a cascade, not from the original), to 
 At each scale: maxima of the repeatability in a 3x3 window where reliability and repeatability are both
 >= their thresholds; keypoints (x W / w, y H / h, 32 / s), score = reliability x repeatability.  The
 top-k scores over all scales are kept (numpy's argsort, ascending, as the reference).
+
+`streamed=True` runs each level through the folded trunk (BatchNorm folded, channels-last) by chunks of rows and
+finds the maxima of a chunk's rows as soon as the rows below them exist: no full-resolution map is held, only the
+two confidence maps.  Other kernels, so the floats differ from extract.py's by ~1e-6 (docs/r2d2.md).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from corrlab.models.r2d2.patchnet import R2D2Net
+from corrlab.models.r2d2.folded_trunk import FoldedTrunk
+from corrlab.models.r2d2.patchnet import R2D2Net, R2D2Output
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -87,12 +92,76 @@ def local_maxima(reliability: Tensor, repeatability: Tensor, config: ExtractionC
     return y, x
 
 
+def whole_level(net: R2D2Net, image: Tensor, config: ExtractionConfig) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(y, x, score, descriptor) of one level's keypoints, row-major, from one pass of the network (extract.py)."""
+    out = net(image)
+    y, x = local_maxima(out.reliability, out.repeatability, config)
+    return y, x, out.reliability[0, 0, y, x] * out.repeatability[0, 0, y, x], out.descriptors[0, :, y, x].t()
+
+
+class StreamedLevel:
+    """One level's keypoints from its rows of network outputs, top to bottom: the confidence maps are filled as the
+    rows come, and the maxima of a row are found once the row below it exists; a chunk of descriptors is kept only
+    until every row it holds is decided."""
+
+    def __init__(self, image: Tensor, config: ExtractionConfig, dim: int) -> None:
+        self.config, self.height, self.dim = config, image.shape[2], dim
+        self.reliability = image.new_empty(1, 1, *image.shape[2:])
+        self.repeatability = image.new_empty(1, 1, *image.shape[2:])
+        self.chunks: list[tuple[int, Tensor]] = []  # (first row, 1 x dim x rows x W descriptors) not all decided
+        self.filled = self.decided = 0
+        self.found: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
+
+    def add(self, out: R2D2Output) -> None:
+        rows = out.reliability.shape[2]
+        self.reliability[:, :, self.filled : self.filled + rows] = out.reliability
+        self.repeatability[:, :, self.filled : self.filled + rows] = out.repeatability
+        self.chunks.append((self.filled, out.descriptors))
+        self.filled += rows
+        self.decide(self.filled if self.filled == self.height else self.filled - 1)
+
+    def decide(self, bottom: int) -> None:
+        """The keypoints of rows [decided, bottom): local_maxima on those rows and one row either side."""
+        start, end = max(self.decided - 1, 0), min(bottom + 1, self.height)
+        y, x = local_maxima(self.reliability[:, :, start:end], self.repeatability[:, :, start:end], self.config)
+        y = y + start
+        inside = (y >= self.decided) & (y < bottom)
+        y, x = y[inside], x[inside]
+        for top, descriptors in self.chunks:
+            here = (y >= top) & (y < top + descriptors.shape[2])
+            if here.any():
+                yy, xx = y[here], x[here]
+                score = self.reliability[0, 0, yy, xx] * self.repeatability[0, 0, yy, xx]
+                self.found.append((yy, xx, score, descriptors[0, :, yy - top, xx].t()))
+        self.decided = bottom
+        self.chunks = [(top, d) for top, d in self.chunks if top + d.shape[2] > bottom]
+
+    def keypoints(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        if not self.found:
+            empty = torch.zeros(0, dtype=torch.long, device=self.reliability.device)
+            return empty, empty, self.reliability.new_zeros(0), self.reliability.new_zeros(0, self.dim)
+        return tuple(torch.cat(parts) for parts in zip(*self.found, strict=True))
+
+
+def streamed_level(
+    net: R2D2Net, trunk: FoldedTrunk, image: Tensor, config: ExtractionConfig
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """whole_level's outputs from the folded trunk's rows (other kernels: equal up to float rounding)."""
+    level = StreamedLevel(image, config, net.dim)
+    for raw in trunk.feature_rows(image):
+        level.add(net.heads(raw))
+    return level.keypoints()
+
+
 @torch.inference_mode()
-def extract_multiscale(net: R2D2Net, image: Tensor, config: ExtractionConfig = ExtractionConfig()) -> Keypoints:
+def extract_multiscale(
+    net: R2D2Net, image: Tensor, config: ExtractionConfig = ExtractionConfig(), streamed: bool = False
+) -> Keypoints:
     """Keypoints of one ImageNet-normalised 1 x 3 x H x W image over the scale pyramid (before top-k)."""
     if image.ndim != 4 or image.shape[:2] != (1, 3):
         raise ValueError(f"expected a 1 x 3 x H x W image, got {tuple(image.shape)}")
     height, width = image.shape[-2:]
+    trunk = FoldedTrunk(net) if streamed else None
     xs, ys, sizes, scores, descriptors = [], [], [], [], []
     levels = pyramid(height, width, config)
     for index, (s, h, w, extracted) in enumerate(levels):
@@ -100,13 +169,14 @@ def extract_multiscale(net: R2D2Net, image: Tensor, config: ExtractionConfig = E
             image = F.interpolate(image, (h, w), mode="bilinear", align_corners=False)
         if not extracted:
             continue
-        out = net(image)
-        y, x = local_maxima(out.reliability, out.repeatability, config)
+        y, x, score, descriptor = (
+            whole_level(net, image, config) if trunk is None else streamed_level(net, trunk, image, config)
+        )
         xs.append(x.float() * width / w)
         ys.append(y.float() * height / h)
         sizes.append(torch.full((len(x),), 32 / s, dtype=torch.float32, device=image.device))
-        scores.append(out.reliability[0, 0, y, x] * out.repeatability[0, 0, y, x])
-        descriptors.append(out.descriptors[0, :, y, x].t())
+        scores.append(score)
+        descriptors.append(descriptor)
     if not xs:
         return Keypoints(image.new_zeros(0, 3), image.new_zeros(0, net.dim), image.new_zeros(0))
     xys = torch.stack([torch.cat(xs), torch.cat(ys), torch.cat(sizes)], dim=-1)
@@ -120,9 +190,11 @@ def top_k(keypoints: Keypoints, k: int) -> Keypoints:
     return Keypoints(keypoints.xys[index], keypoints.descriptors[index], keypoints.scores[index])
 
 
-def extract_keypoints(net: R2D2Net, image: Tensor, config: ExtractionConfig = ExtractionConfig()) -> Keypoints:
+def extract_keypoints(
+    net: R2D2Net, image: Tensor, config: ExtractionConfig = ExtractionConfig(), streamed: bool = False
+) -> Keypoints:
     """extract.py for one 3 x H x W RGB image in [0, 1]: normalise, multi-scale extraction, top-k."""
-    return top_k(extract_multiscale(net, normalize_image(image[None]), config), config.top_k)
+    return top_k(extract_multiscale(net, normalize_image(image[None]), config, streamed), config.top_k)
 
 
 def mutual_nearest_neighbours(desc0: Tensor, desc1: Tensor) -> tuple[Tensor, Tensor, Tensor]:

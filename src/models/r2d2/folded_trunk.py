@@ -196,6 +196,11 @@ class FoldedTrunk:
             top += chunk.shape[2]
         return out
 
+    def feature_rows(self, image: Tensor, rows: int = STREAM_ROWS):
+        """`features(image)` at full resolution, yielded by chunks of rows, top to bottom (channels-last): R2D2's
+        streamed extraction reads each chunk and lets it go."""
+        yield from stream(image, [RowConv(conv) for conv in self.head_convs + self.tail_convs], rows)
+
     def raw_at_pixels(self, image: Tensor, rows: int = STREAM_ROWS) -> RawAtPixels:
         self.check(image, rows)
         return RawAtPixels(self, image, rows)
