@@ -84,6 +84,7 @@ class DenseFolded(torch.nn.Module):
         return self.net.heads(dense_raw(FoldedTrunk(self.net), image))
 
 
+@pytest.mark.filterwarnings("error")  # e.g. a reused buffer that torch has to resize
 def test_streamed_extraction_equals_the_folded_network_on_whole_levels():
     # bit for bit: the rows streamed through the folded trunk are its whole-map convolutions (the folded trunk's own
     # tests bound those against the plain forward; the real weights keep extract.py's keypoints, below)

@@ -147,10 +147,22 @@ def streamed_level(
     net: R2D2Net, trunk: FoldedTrunk, image: Tensor, config: ExtractionConfig
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """whole_level's outputs from the folded trunk's rows (other kernels: equal up to float rounding)."""
-    level = StreamedLevel(image, config, net.dim)
+    level, squared = StreamedLevel(image, config, net.dim), None
     for raw in trunk.feature_rows(image):
-        level.add(net.heads(raw))
+        if squared is None or squared.shape[2] < raw.shape[2]:  # chunks vary: the trunk's reach delays the first
+            squared = torch.empty_like(raw)
+        level.add(chunk_heads(net, raw, squared[:, :, : raw.shape[2]]))
     return level.keypoints()
+
+
+def chunk_heads(net: R2D2Net, raw: Tensor, squared: Tensor) -> R2D2Output:
+    """`net.heads(raw)` with x² written into `squared` (a buffer kept across chunks) and `raw` normalised in place
+    (F.normalize's arithmetic): two chunk-sized tensors fewer per chunk, each a fresh mmap (page faults) under
+    eval.py's allocator setting."""
+    torch.mul(raw, raw, out=squared)
+    reliability, repeatability = net.confidences(squared)
+    descriptors = raw.div_(raw.norm(p=2, dim=1, keepdim=True).clamp_min(1e-12))
+    return R2D2Output(descriptors, reliability, repeatability)
 
 
 @torch.inference_mode()

@@ -105,10 +105,13 @@ class R2D2Net(nn.Module):
 
     def heads(self, raw: Tensor) -> R2D2Output:
         """Normalised descriptors and the two confidence maps from the raw descriptor map."""
-        squared = raw**2
+        return R2D2Output(F.normalize(raw, p=2, dim=1), *self.confidences(raw**2))
+
+    def confidences(self, squared: Tensor) -> tuple[Tensor, Tensor]:
+        """Reliability and repeatability from the squared raw descriptor map."""
         reliability = F.softmax(self.clf(squared), dim=1)[:, 1:2]
         softplus = F.softplus(self.sal(squared))
-        return R2D2Output(F.normalize(raw, p=2, dim=1), reliability, softplus / (1 + softplus))
+        return reliability, softplus / (1 + softplus)
 
     def forward(self, image: Tensor) -> R2D2Output:
         return self.heads(self.features(image))
