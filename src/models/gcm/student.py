@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from corrlab.models.r2d2.patchnet import ConvSpec, R2D2Net
+from corrlab.models.r2d2.patchnet import ConvSpec, R2D2Net, normalize_channels_
 
 
 def student_specs(dim: int = 128, mchan: int = 4) -> list[ConvSpec]:
@@ -47,7 +47,7 @@ def pooled_student_pyramid(pooled_raw: Tensor) -> list[Tensor]:
     """[dw2, dw4, dw8, dw16] from `avg_pool2d(raw, 2)` (FoldedTrunk.pooled): `student_pyramid(raw)[1:5]`, in the
     input's memory format except dw16, contiguous (dense matching views it as cells x channels).  dw2 is
     `pooled_raw` normalised in place (F.normalize's arithmetic, without a second full copy)."""
-    levels = [pooled_raw.div_(pooled_raw.norm(p=2, dim=1, keepdim=True).clamp_min(1e-12))]
+    levels = [normalize_channels_(pooled_raw)]
     for _ in range(3):
         levels.append(F.normalize(F.avg_pool2d(levels[-1], 2, stride=2), p=2, dim=1))
     levels[-1] = levels[-1].contiguous()

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from corrlab.models.r2d2.folded_trunk import FoldedTrunk
-from corrlab.models.r2d2.patchnet import R2D2Net, R2D2Output
+from corrlab.models.r2d2.patchnet import R2D2Net, R2D2Output, normalize_channels_
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -161,8 +161,7 @@ def chunk_heads(net: R2D2Net, raw: Tensor, squared: Tensor) -> R2D2Output:
     eval.py's allocator setting."""
     torch.mul(raw, raw, out=squared)
     reliability, repeatability = net.confidences(squared)
-    descriptors = raw.div_(raw.norm(p=2, dim=1, keepdim=True).clamp_min(1e-12))
-    return R2D2Output(descriptors, reliability, repeatability)
+    return R2D2Output(normalize_channels_(raw), reliability, repeatability)
 
 
 @torch.inference_mode()

@@ -73,6 +73,11 @@ def build_ops(specs: list[ConvSpec], in_channels: int = 3) -> nn.ModuleList:
     return nn.ModuleList(ops)
 
 
+def normalize_channels_(x: Tensor) -> Tensor:
+    """`F.normalize(x, p=2, dim=1)` in place (the same arithmetic), for maps too large to copy."""
+    return x.div_(x.norm(p=2, dim=1, keepdim=True).clamp_min(1e-12))
+
+
 @dataclass
 class R2D2Output:
     """Per-pixel outputs of one forward pass, all B x C x H' x W' (H' = H except the fast net on odd sizes)."""
